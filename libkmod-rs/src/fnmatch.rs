@@ -1,0 +1,1 @@
+//! fnmatch (placeholder, being written).

@@ -1,0 +1,1 @@
+//! Binary module indexes (placeholder, being written).

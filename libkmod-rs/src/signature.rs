@@ -1,0 +1,1 @@
+//! Module signature trailer (placeholder, being written).
