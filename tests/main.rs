@@ -1,1 +1,11 @@
+//! The one integration-test binary.
+//!
+//! * `cli`: the tools run in-process or as `kmod` through argv[0], on fixtures;
+//! * `oracle_*`: differential tests against the real kmod 34.2 on Debian's module
+//!   trees. They need the reference data fetched by `scripts/fetch-reference.sh`; when
+//!   it is missing they fail if `KMOD_RS_REQUIRE_ORACLE=1` (as in CI), else skip.
 
+mod support;
+
+mod cli;
+mod oracle_modinfo;

@@ -1,1 +1,8 @@
-fn main(){}
+//! `modinfo` as its own binary (same code as `kmod` called as `modinfo`).
+fn main() {
+    let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.is_empty() {
+        argv.push("modinfo".into());
+    }
+    std::process::exit(kmod_rs::main_with(&argv));
+}

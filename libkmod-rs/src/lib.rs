@@ -14,6 +14,7 @@ pub mod file;
 pub mod fnmatch;
 pub mod index;
 pub mod kernel;
+pub mod lookup;
 pub mod modinfo;
 pub mod name;
 pub mod paths;

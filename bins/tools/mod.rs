@@ -1,0 +1,3 @@
+//! The tools, one module each: an option table, and `run`.
+
+pub mod modinfo;

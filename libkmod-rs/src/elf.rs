@@ -1,0 +1,698 @@
+//! ELF reading for kernel modules, with kmod's exact validation rules.
+//!
+//! One generic code path (over `object`'s raw `FileHeader32`/`FileHeader64` types with
+//! a run-time byte order) serves ELFCLASS32 and ELFCLASS64, little and big endian, over
+//! a borrowed `&[u8]`: any architecture's modules can be read on any host.
+//!
+//! Validation, as kmod does it (errno in brackets):
+//! * `\x7fELF` and more than 16 bytes, else [ENOEXEC]; class 1/2 with a file longer
+//!   than the ELF header, data LSB/MSB, else [EINVAL];
+//! * `e_shentsize` equal to the section header size, the section header table inside
+//!   the file, the section-name table valid, non-empty and NUL-terminated, else [EINVAL];
+//! * a section whose data lies outside the file is ignored; the first section with a
+//!   given name wins; a section at offset 0 counts as absent.
+//!
+//! What is read: `.modinfo` strings, `__versions` records (CRC 4 bytes on ELF32,
+//! 8 on ELF64, name in the rest of a 64-byte record), exported symbols (`__crc_*`
+//! symbols, or the `__ksymtab_strings` fallback), needed symbols (undefined symbols
+//! plus unreferenced `__versions` entries), the module name from
+//! `.gnu.linkonce.this_module`, extended modversions (`__version_ext_crcs` /
+//! `__version_ext_names`, which kmod does not read) and the GNU build-id.
+
+use crate::error::errno;
+use object::Endianness;
+use object::elf::{FileHeader32, FileHeader64};
+use object::read::elf::{FileHeader, SectionHeader, Sym};
+
+/// Why an image is not a usable module ELF.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ElfError {
+    /// kmod's errno for this failure.
+    pub errno: i32,
+    /// What is wrong.
+    pub reason: &'static str,
+}
+
+fn bad(errno: i32, reason: &'static str) -> ElfError {
+    ElfError { errno, reason }
+}
+
+/// Symbol binding, as libkmod reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bind {
+    /// No binding (unknown ELF binding).
+    None,
+    /// STB_LOCAL.
+    Local,
+    /// STB_GLOBAL.
+    Global,
+    /// STB_WEAK.
+    Weak,
+    /// An undefined (needed) symbol.
+    Undef,
+}
+
+impl Bind {
+    /// libkmod's one-letter code (`U`, `W`, `G`, `L`, NUL).
+    #[must_use]
+    pub fn code(self) -> u8 {
+        match self {
+            Bind::None => 0,
+            Bind::Local => b'L',
+            Bind::Global => b'G',
+            Bind::Weak => b'W',
+            Bind::Undef => b'U',
+        }
+    }
+}
+
+/// A symbol with its CRC (exported, needed, or a `__versions` record).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Symbol<'a> {
+    /// Symbol name.
+    pub name: &'a [u8],
+    /// Its CRC (0 if unknown).
+    pub crc: u64,
+    /// Its binding.
+    pub bind: Bind,
+}
+
+const SEC_KSYMTAB_STRINGS: usize = 0;
+const SEC_MODINFO: usize = 1;
+const SEC_STRTAB: usize = 2;
+const SEC_SYMTAB: usize = 3;
+const SEC_VERSIONS: usize = 4;
+const SECTION_NAMES: [&[u8]; 5] = [
+    b"__ksymtab_strings",
+    b".modinfo",
+    b".strtab",
+    b".symtab",
+    b"__versions",
+];
+
+const SHF_ALLOC: u64 = 0x2;
+const SHN_UNDEF: u16 = 0;
+const SHN_ABS: u16 = 0xfff1;
+const EM_SPARC: u16 = 2;
+const EM_SPARCV9: u16 = 43;
+const STT_REGISTER: u8 = 13;
+const VERSION_RECORD: usize = 64;
+
+/// A parsed module ELF image.
+#[derive(Debug, Clone)]
+pub struct ModuleElf<'a> {
+    data: &'a [u8],
+    is64: bool,
+    endian: Endianness,
+    shoff: u64,
+    shnum: u16,
+    machine: u16,
+    strings_off: u64,
+    strings_size: u64,
+    /// (offset, size) of the well-known sections; offset 0 = absent.
+    sections: [(u64, u64); 5],
+}
+
+fn range(data: &[u8], off: u64, size: u64) -> Option<&[u8]> {
+    let end = off.checked_add(size)?;
+    if end > data.len() as u64 {
+        return None;
+    }
+    data.get(off as usize..end as usize)
+}
+
+fn cstr(bytes: &[u8]) -> &[u8] {
+    match bytes.iter().position(|&c| c == 0) {
+        Some(n) => &bytes[..n],
+        None => bytes,
+    }
+}
+
+/// Per-class field readers, generic over `object`'s raw header types.
+trait Class {
+    fn ehdr_size() -> u64;
+    fn shdr_size() -> u64;
+    fn sym_size() -> u64;
+    fn header(data: &[u8], e: Endianness) -> Option<(u64, u16, u16, u16, u16)>;
+    fn section(data: &[u8], e: Endianness) -> Option<(u32, u64, u64, u64)>;
+    fn sym(data: &[u8], e: Endianness) -> Option<(u32, u64, u8, u16)>;
+}
+
+struct C<H>(std::marker::PhantomData<H>);
+
+impl<H> Class for C<H>
+where
+    H: FileHeader<Endian = Endianness>,
+{
+    fn ehdr_size() -> u64 {
+        size_of::<H>() as u64
+    }
+    fn shdr_size() -> u64 {
+        size_of::<H::SectionHeader>() as u64
+    }
+    fn sym_size() -> u64 {
+        size_of::<H::Sym>() as u64
+    }
+    fn header(data: &[u8], e: Endianness) -> Option<(u64, u16, u16, u16, u16)> {
+        let (h, _) = object::pod::from_bytes::<H>(data).ok()?;
+        Some((
+            h.e_shoff(e).into(),
+            h.e_shnum(e),
+            h.e_shentsize(e),
+            h.e_shstrndx(e),
+            h.e_machine(e),
+        ))
+    }
+    fn section(data: &[u8], e: Endianness) -> Option<(u32, u64, u64, u64)> {
+        let (s, _) = object::pod::from_bytes::<H::SectionHeader>(data).ok()?;
+        Some((
+            s.sh_name(e),
+            s.sh_offset(e).into(),
+            s.sh_size(e).into(),
+            s.sh_flags(e).into(),
+        ))
+    }
+    fn sym(data: &[u8], e: Endianness) -> Option<(u32, u64, u8, u16)> {
+        let (s, _) = object::pod::from_bytes::<H::Sym>(data).ok()?;
+        Some((
+            s.st_name(e),
+            s.st_value(e).into(),
+            s.st_info(),
+            s.st_shndx(e),
+        ))
+    }
+}
+
+type C32 = C<FileHeader32<Endianness>>;
+type C64 = C<FileHeader64<Endianness>>;
+
+macro_rules! by_class {
+    ($self:expr, $f:ident ( $($arg:expr),* )) => {
+        if $self.is64 { C64::$f($($arg),*) } else { C32::$f($($arg),*) }
+    };
+}
+
+impl<'a> ModuleElf<'a> {
+    /// Parse and validate an image.
+    pub fn parse(data: &'a [u8]) -> Result<Self, ElfError> {
+        if data.len() <= 16 || !data.starts_with(b"\x7fELF") {
+            return Err(bad(errno::ENOEXEC, "not an ELF file"));
+        }
+        let is64 = match data[4] {
+            1 => false,
+            2 => true,
+            _ => return Err(bad(errno::EINVAL, "unknown ELF class")),
+        };
+        let ehdr = if is64 {
+            C64::ehdr_size()
+        } else {
+            C32::ehdr_size()
+        };
+        if data.len() as u64 <= ehdr {
+            return Err(bad(errno::EINVAL, "file shorter than the ELF header"));
+        }
+        let endian = match data[5] {
+            1 => Endianness::Little,
+            2 => Endianness::Big,
+            _ => return Err(bad(errno::EINVAL, "unknown ELF byte order")),
+        };
+        let (shoff, shnum, shentsize, shstrndx, machine) = if is64 {
+            C64::header(data, endian)
+        } else {
+            C32::header(data, endian)
+        }
+        .ok_or(bad(errno::EINVAL, "truncated ELF header"))?;
+        let shdr = if is64 {
+            C64::shdr_size()
+        } else {
+            C32::shdr_size()
+        };
+        if u64::from(shentsize) != shdr {
+            return Err(bad(errno::EINVAL, "unexpected section header size"));
+        }
+        if range(data, shoff, shdr * u64::from(shnum)).is_none() {
+            return Err(bad(errno::EINVAL, "section headers outside the file"));
+        }
+        let mut elf = ModuleElf {
+            data,
+            is64,
+            endian,
+            shoff,
+            shnum,
+            machine,
+            strings_off: 0,
+            strings_size: 0,
+            sections: [(0, 0); 5],
+        };
+        let bad_strings = bad(errno::EINVAL, "bad section name table");
+        let (name, off, size, _) = elf.raw_section(shstrndx).ok_or(bad_strings.clone())?;
+        if u64::from(name) >= size {
+            return Err(bad_strings);
+        }
+        let strings = range(data, off, size).ok_or(bad_strings.clone())?;
+        if strings.last() != Some(&0) {
+            return Err(bad_strings);
+        }
+        elf.strings_off = off;
+        elf.strings_size = size;
+        let mut found = [false; 5];
+        for i in 1..shnum {
+            if found.iter().all(|&f| f) {
+                break;
+            }
+            let Some((name, off, size)) = elf.section_info(i) else {
+                continue;
+            };
+            for (k, want) in SECTION_NAMES.iter().enumerate() {
+                if !found[k] && name == *want {
+                    elf.sections[k] = (off, size);
+                    found[k] = true;
+                    break;
+                }
+            }
+        }
+        Ok(elf)
+    }
+
+    /// Is this an ELFCLASS64 image?
+    #[must_use]
+    pub fn is_64bit(&self) -> bool {
+        self.is64
+    }
+
+    /// Is this a big-endian image?
+    #[must_use]
+    pub fn is_big_endian(&self) -> bool {
+        self.endian == Endianness::Big
+    }
+
+    /// `e_machine`.
+    #[must_use]
+    pub fn machine(&self) -> u16 {
+        self.machine
+    }
+
+    /// The whole image.
+    #[must_use]
+    pub fn data(&self) -> &'a [u8] {
+        self.data
+    }
+
+    fn uint(&self, off: u64, size: usize) -> Option<u64> {
+        let b = range(self.data, off, size as u64)?;
+        let mut v: u64 = 0;
+        if self.is_big_endian() {
+            for &x in b {
+                v = (v << 8) | u64::from(x);
+            }
+        } else {
+            for &x in b.iter().rev() {
+                v = (v << 8) | u64::from(x);
+            }
+        }
+        Some(v)
+    }
+
+    fn shdr_offset(&self, idx: u16) -> Option<u64> {
+        if idx == SHN_UNDEF || idx >= self.shnum {
+            return None;
+        }
+        let size = by_class!(self, shdr_size());
+        Some(self.shoff + u64::from(idx) * size)
+    }
+
+    /// Header fields of section `idx`: (sh_name, sh_offset, sh_size, sh_flags), with the
+    /// section data checked to lie inside the file.
+    fn raw_section(&self, idx: u16) -> Option<(u32, u64, u64, u64)> {
+        let off = self.shdr_offset(idx)?;
+        let size = by_class!(self, shdr_size());
+        let hdr = range(self.data, off, size)?;
+        let s = by_class!(self, section(hdr, self.endian))?;
+        range(self.data, s.1, s.2)?;
+        Some(s)
+    }
+
+    /// (name, offset, size) of section `idx`, or None if it is unusable.
+    fn section_info(&self, idx: u16) -> Option<(&'a [u8], u64, u64)> {
+        let (name, off, size, _) = self.raw_section(idx)?;
+        if u64::from(name) >= self.strings_size {
+            return None;
+        }
+        let strings = range(self.data, self.strings_off, self.strings_size)?;
+        Some((cstr(&strings[name as usize..]), off, size))
+    }
+
+    /// Index, offset and size of the first section called `name`.
+    #[must_use]
+    pub fn section_by_name(&self, name: &[u8]) -> Option<(u16, &'a [u8])> {
+        (1..self.shnum).find_map(|i| {
+            let (n, off, size) = self.section_info(i)?;
+            (n == name).then(|| (i, range(self.data, off, size).unwrap_or(&[])))
+        })
+    }
+
+    fn known(&self, which: usize) -> Option<(u64, &'a [u8])> {
+        let (off, size) = self.sections[which];
+        if off == 0 {
+            return None;
+        }
+        Some((off, range(self.data, off, size)?))
+    }
+
+    /// The `.modinfo` strings in section order (`key=value` each). `ENODATA` if the
+    /// section is missing.
+    pub fn modinfo_strings(&self) -> Result<Vec<&'a [u8]>, ElfError> {
+        let (_, mut s) = self
+            .known(SEC_MODINFO)
+            .ok_or(bad(errno::ENODATA, "no .modinfo section"))?;
+        while s.len() > 1 && s[0] == 0 {
+            s = &s[1..];
+        }
+        if s.len() <= 1 {
+            return Ok(Vec::new());
+        }
+        Ok(s.split(|&c| c == 0).filter(|x| !x.is_empty()).collect())
+    }
+
+    fn version_lengths(&self) -> (usize, usize) {
+        // (crc length, name length) inside a 64-byte record
+        if self.is64 { (8, 56) } else { (4, 60) }
+    }
+
+    /// The `__versions` records (CRC, name; a leading `.` dropped). `ENODATA` if missing.
+    pub fn modversions(&self) -> Result<Vec<Symbol<'a>>, ElfError> {
+        let (_, s) = self
+            .known(SEC_VERSIONS)
+            .ok_or(bad(errno::ENODATA, "no __versions section"))?;
+        if s.len() % VERSION_RECORD != 0 {
+            return Err(bad(errno::EINVAL, "__versions size not a multiple of 64"));
+        }
+        let (crclen, namelen) = self.version_lengths();
+        let (off, _) = self.sections[SEC_VERSIONS];
+        let mut out = Vec::with_capacity(s.len() / VERSION_RECORD);
+        for (i, rec) in s.chunks_exact(VERSION_RECORD).enumerate() {
+            let field = &rec[crclen..crclen + namelen];
+            let Some(n) = field.iter().position(|&c| c == 0) else {
+                return Err(bad(errno::EINVAL, "__versions name too long"));
+            };
+            let mut name = &field[..n];
+            if name.first() == Some(&b'.') {
+                name = &name[1..];
+            }
+            let crc = self
+                .uint(off + (i * VERSION_RECORD) as u64, crclen)
+                .unwrap_or(0);
+            out.push(Symbol {
+                name,
+                crc,
+                bind: Bind::Undef,
+            });
+        }
+        Ok(out)
+    }
+
+    fn symtab(&self) -> Option<(u64, u64, &'a [u8], u64)> {
+        // (symtab offset, entry count, strtab, entry size)
+        let (str_off, _) = self.known(SEC_STRTAB)?;
+        let _ = str_off;
+        let (_, strtab) = self.known(SEC_STRTAB)?;
+        let (sym_off, symtab) = self.known(SEC_SYMTAB)?;
+        let symlen = by_class!(self, sym_size());
+        if !(symtab.len() as u64).is_multiple_of(symlen) {
+            return None;
+        }
+        Some((sym_off, symtab.len() as u64 / symlen, strtab, symlen))
+    }
+
+    fn sym_at(&self, sym_off: u64, symlen: u64, i: u64) -> Option<(u32, u64, u8, u16)> {
+        let b = range(self.data, sym_off + i * symlen, symlen)?;
+        by_class!(self, sym(b, self.endian))
+    }
+
+    /// Exported symbols: `__crc_*` symbols with their CRCs, or, when there are none
+    /// (or no usable symbol table), the strings of `__ksymtab_strings` with CRC 0.
+    pub fn exported_symbols(&self) -> Result<Vec<Symbol<'a>>, ElfError> {
+        if let Some(v) = self.crc_symbols() {
+            return Ok(v);
+        }
+        self.ksymtab_strings()
+    }
+
+    fn crc_symbols(&self) -> Option<Vec<Symbol<'a>>> {
+        let (sym_off, count, strtab, symlen) = self.symtab()?;
+        let mut out = Vec::new();
+        for i in 1..count {
+            let (name_off, value, info, shndx) = self.sym_at(sym_off, symlen, i)?;
+            if u64::from(name_off) >= strtab.len() as u64 {
+                return None;
+            }
+            let name = cstr(&strtab[name_off as usize..]);
+            let Some(rest) = name.strip_prefix(b"__crc_") else {
+                continue;
+            };
+            let bind = match info >> 4 {
+                0 => Bind::Local,
+                1 => Bind::Global,
+                2 => Bind::Weak,
+                _ => Bind::None,
+            };
+            out.push(Symbol {
+                name: rest,
+                crc: self.resolve_crc(value, shndx),
+                bind,
+            });
+        }
+        (!out.is_empty()).then_some(out)
+    }
+
+    fn resolve_crc(&self, value: u64, shndx: u16) -> u64 {
+        if shndx == SHN_ABS || shndx == SHN_UNDEF {
+            return value;
+        }
+        let Some((_, off, size)) = self.section_info(shndx) else {
+            return u64::MAX;
+        };
+        if size < 4 || value > size - 4 {
+            return u64::MAX;
+        }
+        self.uint(off + value, 4).unwrap_or(u64::MAX)
+    }
+
+    fn ksymtab_strings(&self) -> Result<Vec<Symbol<'a>>, ElfError> {
+        let (_, mut s) = self
+            .known(SEC_KSYMTAB_STRINGS)
+            .ok_or(bad(errno::ENODATA, "no __ksymtab_strings section"))?;
+        while s.len() > 1 && s[0] == 0 {
+            s = &s[1..];
+        }
+        if s.len() <= 1 {
+            return Ok(Vec::new());
+        }
+        if s.last() != Some(&0) {
+            return Err(bad(errno::EINVAL, "__ksymtab_strings not NUL-terminated"));
+        }
+        Ok(s.split(|&c| c == 0)
+            .filter(|x| !x.is_empty())
+            .map(|name| Symbol {
+                name,
+                crc: 0,
+                bind: Bind::Global,
+            })
+            .collect())
+    }
+
+    /// Needed symbols: every undefined symbol with a name (CRC from `__versions`),
+    /// then every `__versions` entry no symbol referenced (e.g. `module_layout`).
+    pub fn dependency_symbols(&self) -> Result<Vec<Symbol<'a>>, ElfError> {
+        let (crclen, namelen) = self.version_lengths();
+        let versions: &[u8] = match self.known(SEC_VERSIONS) {
+            Some((_, s)) if s.len() % VERSION_RECORD == 0 => s,
+            _ => &[],
+        };
+        let ver_off = self.sections[SEC_VERSIONS].0;
+        let einval = bad(errno::EINVAL, "bad symbol table");
+        let (_, strtab) = self.known(SEC_STRTAB).ok_or(einval.clone())?;
+        let (sym_off, symtab) = self.known(SEC_SYMTAB).ok_or(einval.clone())?;
+        let symlen = by_class!(self, sym_size());
+        if !(symtab.len() as u64).is_multiple_of(symlen) {
+            return Err(einval);
+        }
+        let count = symtab.len() as u64 / symlen;
+        let nver = versions.len() / VERSION_RECORD;
+        let mut visited = vec![false; nver];
+        let registers = self.machine == EM_SPARC || self.machine == EM_SPARCV9;
+        let mut out = Vec::new();
+        for i in 1..count {
+            let (name_off, _, info, shndx) =
+                self.sym_at(sym_off, symlen, i).ok_or(einval.clone())?;
+            if shndx != SHN_UNDEF {
+                continue;
+            }
+            if registers && info & 0xf == STT_REGISTER {
+                continue;
+            }
+            if u64::from(name_off) >= strtab.len() as u64 {
+                return Err(einval);
+            }
+            let name = cstr(&strtab[name_off as usize..]);
+            if name.is_empty() {
+                continue;
+            }
+            let mut crc = 0;
+            for (k, rec) in versions.chunks_exact(VERSION_RECORD).enumerate() {
+                let field = &rec[crclen..crclen + namelen];
+                let Some(n) = field.iter().position(|&c| c == 0) else {
+                    continue;
+                };
+                if &field[..n] == name {
+                    crc = self
+                        .uint(ver_off + (k * VERSION_RECORD) as u64, crclen)
+                        .unwrap_or(0);
+                    visited[k] = true;
+                    break;
+                }
+            }
+            let bind = if info >> 4 == 2 {
+                Bind::Weak
+            } else {
+                Bind::Undef
+            };
+            out.push(Symbol { name, crc, bind });
+        }
+        for (k, rec) in versions.chunks_exact(VERSION_RECORD).enumerate() {
+            if visited[k] {
+                continue;
+            }
+            let field = &rec[crclen..crclen + namelen];
+            let Some(n) = field.iter().position(|&c| c == 0) else {
+                return Err(einval);
+            };
+            out.push(Symbol {
+                name: &field[..n],
+                crc: self
+                    .uint(ver_off + (k * VERSION_RECORD) as u64, crclen)
+                    .unwrap_or(0),
+                bind: Bind::Undef,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Extended modversions (Linux ≥ 6.15): `__version_ext_crcs` (u32 each, file byte
+    /// order) paired with the NUL-separated names of `__version_ext_names`. Empty if
+    /// absent or inconsistent.
+    #[must_use]
+    pub fn extended_modversions(&self) -> Vec<Symbol<'a>> {
+        let (Some((_, crcs)), Some((_, names))) = (
+            self.section_by_name(b"__version_ext_crcs"),
+            self.section_by_name(b"__version_ext_names"),
+        ) else {
+            return Vec::new();
+        };
+        let names: Vec<&[u8]> = names.split(|&c| c == 0).filter(|n| !n.is_empty()).collect();
+        if crcs.len() % 4 != 0 || crcs.len() / 4 != names.len() {
+            return Vec::new();
+        }
+        crcs.chunks_exact(4)
+            .zip(names)
+            .map(|(c, name)| {
+                let b = [c[0], c[1], c[2], c[3]];
+                let crc = if self.is_big_endian() {
+                    u32::from_be_bytes(b)
+                } else {
+                    u32::from_le_bytes(b)
+                };
+                Symbol {
+                    name,
+                    crc: u64::from(crc),
+                    bind: Bind::Undef,
+                }
+            })
+            .collect()
+    }
+
+    /// The module name recorded in `.gnu.linkonce.this_module` (`struct module.name`).
+    #[must_use]
+    pub fn this_module_name(&self) -> Option<&'a [u8]> {
+        let (_, s) = self.section_by_name(b".gnu.linkonce.this_module")?;
+        let (off, len) = if self.is64 { (24, 56) } else { (12, 60) };
+        let field = s.get(off..off + len)?;
+        let n = field.iter().position(|&c| c == 0)?;
+        (n > 0).then(|| &field[..n])
+    }
+
+    /// The GNU build-id bytes from `.note.gnu.build-id`.
+    #[must_use]
+    pub fn build_id(&self) -> Option<&'a [u8]> {
+        let (_, s) = self.section_by_name(b".note.gnu.build-id")?;
+        let rd = |o: usize| -> Option<u32> {
+            let b: [u8; 4] = s.get(o..o + 4)?.try_into().ok()?;
+            Some(if self.is_big_endian() {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            })
+        };
+        let (namesz, descsz, ty) = (rd(0)? as usize, rd(4)? as usize, rd(8)?);
+        if ty != 3 || namesz != 4 || s.get(12..16)? != b"GNU\0" {
+            return None;
+        }
+        s.get(16..16 + descsz)
+    }
+
+    /// A copy of the image with `__versions` no longer allocated (force-modversion)
+    /// and/or the first `vermagic=` string of `.modinfo` blanked (force-vermagic).
+    /// `ENODATA` if force-vermagic finds no vermagic.
+    pub fn strip(&self, modversion: bool, vermagic: bool) -> Result<Vec<u8>, ElfError> {
+        let mut out = self.data.to_vec();
+        if modversion && let Some((idx, _)) = self.section_by_name(b"__versions") {
+            let hdr = self.shdr_offset(idx).unwrap_or(0);
+            let (off, size) = if self.is64 {
+                (hdr + 8, 8)
+            } else {
+                (hdr + 8, 4)
+            };
+            if let Some(v) = self.uint(off, size) {
+                let v = v & !SHF_ALLOC;
+                let b = &mut out[off as usize..off as usize + size];
+                for (k, byte) in b.iter_mut().enumerate() {
+                    let shift = if self.is_big_endian() {
+                        8 * (size - 1 - k)
+                    } else {
+                        8 * k
+                    };
+                    *byte = (v >> shift) as u8;
+                }
+            }
+        }
+        if vermagic {
+            let (off, s) = self
+                .known(SEC_MODINFO)
+                .ok_or(bad(errno::ENODATA, "no vermagic"))?;
+            let mut start = 0usize;
+            while s.len() - start > 1 && s[start] == 0 {
+                start += 1;
+            }
+            let mut done = false;
+            let mut i = start;
+            while i < s.len() {
+                if s[i] == 0 {
+                    i += 1;
+                    continue;
+                }
+                let len = cstr(&s[i..]).len();
+                if s[i..].starts_with(b"vermagic=") && i + 9 < s.len() {
+                    let at = off as usize + i;
+                    out[at..at + len].fill(0);
+                    done = true;
+                    break;
+                }
+                i += len;
+            }
+            if !done {
+                return Err(bad(errno::ENODATA, "no vermagic"));
+            }
+        }
+        Ok(out)
+    }
+}

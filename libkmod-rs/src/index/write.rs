@@ -1,0 +1,366 @@
+//! Building an index in memory and serialising it the way kmod 34's depmod
+//! does.
+
+use std::fmt;
+use std::io::{self, Write};
+
+use super::{
+    CHILD_MAX, HEADER_SIZE, INDEX_MAGIC, INDEX_VERSION, NODE_CHILDREN, NODE_OFFSET_MASK,
+    NODE_PREFIX, NODE_VALUES,
+};
+
+/// Why a key/value pair could not be added, or an index not serialised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The key has a byte >= 128. kmod's depmod logs
+    /// `Module index: bad character '%c'=0x%x - only 7-bit ASCII is
+    /// supported:` and then indexes past its child table (undefined
+    /// behaviour); the builder refuses the pair instead.
+    NonAsciiKey {
+        /// The offending byte (the first one).
+        byte: u8,
+        /// The whole key.
+        key: Vec<u8>,
+    },
+    /// The key or the value contains a NUL byte, which the format cannot
+    /// represent.
+    Nul,
+    /// The serialised index would need file offsets beyond the 28 bits a node
+    /// reference has.
+    TooLarge {
+        /// Size the file would have.
+        size: u64,
+    },
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::NonAsciiKey { byte, key } => write!(
+                f,
+                "Module index: bad character 0x{byte:x} - only 7-bit ASCII is supported:\n{}",
+                String::from_utf8_lossy(key)
+            ),
+            BuildError::Nul => f.write_str("Module index: key or value contains a NUL byte"),
+            BuildError::TooLarge { size } => write!(
+                f,
+                "Module index: {size} bytes is too large for 28-bit node offsets"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// The first byte of `s` that is not 7-bit ASCII, if any. depmod checks both
+/// keys and values with this rule and logs (with `CRIT` priority) for each
+/// offender; values that fail it are still stored.
+#[must_use]
+pub fn first_non_ascii(s: &[u8]) -> Option<u8> {
+    s.iter().copied().find(|&b| b >= CHILD_MAX)
+}
+
+/// One value of a key.
+#[derive(Debug, Clone)]
+struct Value {
+    priority: u32,
+    value: Vec<u8>,
+}
+
+/// A trie node in the builder's arena.
+#[derive(Debug, Clone, Default)]
+struct BNode {
+    prefix: Vec<u8>,
+    /// (arc byte, node index), sorted by arc byte.
+    children: Vec<(u8, usize)>,
+    /// Sorted by ascending priority; equal priorities newest first.
+    values: Vec<Value>,
+}
+
+impl BNode {
+    /// The flags of a reference to this node.
+    fn mask(&self) -> u32 {
+        let mut m = 0;
+        if !self.prefix.is_empty() {
+            m |= NODE_PREFIX;
+        }
+        if !self.children.is_empty() {
+            m |= NODE_CHILDREN;
+        }
+        if !self.values.is_empty() {
+            m |= NODE_VALUES;
+        }
+        m
+    }
+
+    /// Bytes this node (without its children) takes in the file.
+    fn size(&self) -> u64 {
+        let mut n = 0u64;
+        if !self.prefix.is_empty() {
+            n += self.prefix.len() as u64 + 1;
+        }
+        if let (Some(first), Some(last)) = (self.children.first(), self.children.last()) {
+            n += 2 + 4 * (u64::from(last.0 - first.0) + 1);
+        }
+        if !self.values.is_empty() {
+            n += 4;
+            n += self
+                .values
+                .iter()
+                .map(|v| 4 + v.value.len() as u64 + 1)
+                .sum::<u64>();
+        }
+        n
+    }
+}
+
+/// An index being built: insert key/value pairs, then serialise with
+/// [`IndexBuilder::to_bytes`] or [`IndexBuilder::write_to`]. Produces the
+/// same bytes as kmod 34's depmod given the same insertions in the same
+/// order (see the [module documentation](super) for the layout).
+#[derive(Debug, Clone)]
+pub struct IndexBuilder {
+    /// Node arena; index 0 is the root (whose prefix stays empty).
+    nodes: Vec<BNode>,
+}
+
+impl Default for IndexBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl IndexBuilder {
+    /// An empty index.
+    #[must_use]
+    pub fn new() -> Self {
+        IndexBuilder {
+            nodes: vec![BNode::default()],
+        }
+    }
+
+    /// Add `value` with `priority` to the values of `key`. The key's values
+    /// stay sorted by ascending priority, and a value is inserted *before*
+    /// existing values of the same priority (as depmod does). Duplicates are
+    /// kept; the result is `true` when the key already had an identical value
+    /// string (depmod `-w` warns about those).
+    ///
+    /// Fails when the key has a byte >= 128 or either string contains a NUL.
+    /// Values with bytes >= 128 are accepted (depmod logs about them but
+    /// stores them; see [`first_non_ascii`]).
+    pub fn insert(&mut self, key: &[u8], value: &[u8], priority: u32) -> Result<bool, BuildError> {
+        if key.contains(&0) || value.contains(&0) {
+            return Err(BuildError::Nul);
+        }
+        if let Some(byte) = first_non_ascii(key) {
+            return Err(BuildError::NonAsciiKey {
+                byte,
+                key: key.to_vec(),
+            });
+        }
+        let mut node = 0usize;
+        let mut i = 0usize;
+        loop {
+            // Make the node's prefix a prefix of key[i..], splitting the node
+            // where they diverge.
+            let prefix = &self.nodes[node].prefix;
+            let common = prefix
+                .iter()
+                .zip(&key[i..])
+                .take_while(|(a, b)| a == b)
+                .count();
+            if common < prefix.len() {
+                self.split(node, common);
+            }
+            i += common;
+            let Some(&ch) = key.get(i) else {
+                return Ok(add_value(&mut self.nodes[node].values, value, priority));
+            };
+            let children = &self.nodes[node].children;
+            match children.binary_search_by_key(&ch, |c| c.0) {
+                Ok(pos) => {
+                    node = children[pos].1;
+                    i += 1;
+                }
+                Err(pos) => {
+                    let child = self.nodes.len();
+                    self.nodes.push(BNode {
+                        prefix: key[i + 1..].to_vec(),
+                        children: Vec::new(),
+                        values: vec![Value {
+                            priority,
+                            value: value.to_vec(),
+                        }],
+                    });
+                    self.nodes[node].children.insert(pos, (ch, child));
+                    return Ok(false);
+                }
+            }
+        }
+    }
+
+    /// Split `node` at byte `at` of its prefix: the node keeps `prefix[..at]`
+    /// and gets a single child (on arc byte `prefix[at]`) holding the rest of
+    /// the prefix and everything the node had.
+    fn split(&mut self, node: usize, at: usize) {
+        let old = &mut self.nodes[node];
+        let arc = old.prefix[at];
+        let tail = old.prefix[at + 1..].to_vec();
+        old.prefix.truncate(at);
+        let moved = BNode {
+            prefix: tail,
+            children: std::mem::take(&mut old.children),
+            values: std::mem::take(&mut old.values),
+        };
+        let child = self.nodes.len();
+        self.nodes.push(moved);
+        self.nodes[node].children = vec![(arc, child)];
+    }
+
+    /// Whether nothing was inserted.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.nodes.len() == 1 && self.nodes[0].values.is_empty()
+    }
+
+    /// The nodes in pre-order (children by ascending arc byte).
+    fn preorder(&self) -> Vec<usize> {
+        let mut order = Vec::with_capacity(self.nodes.len());
+        let mut stack = vec![0usize];
+        while let Some(n) = stack.pop() {
+            order.push(n);
+            stack.extend(self.nodes[n].children.iter().rev().map(|c| c.1));
+        }
+        order
+    }
+
+    /// Serialise in kmod 34's pre-order layout.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, BuildError> {
+        let order = self.preorder();
+        let size: Vec<u64> = self.nodes.iter().map(BNode::size).collect();
+        // Subtree sizes, children before parents.
+        let mut total = size.clone();
+        for &n in order.iter().rev() {
+            let sum: u64 = self.nodes[n].children.iter().map(|c| total[c.1]).sum();
+            total[n] += sum;
+        }
+        let file_size = HEADER_SIZE as u64 + total[0];
+        if file_size > u64::from(NODE_OFFSET_MASK) {
+            return Err(BuildError::TooLarge { size: file_size });
+        }
+        let mut offset = vec![0u32; self.nodes.len()];
+        offset[0] = HEADER_SIZE as u32;
+        for &n in &order {
+            let mut next = u64::from(offset[n]) + size[n];
+            for &(_, c) in &self.nodes[n].children {
+                offset[c] = next as u32;
+                next += total[c];
+            }
+        }
+
+        let mut out = Vec::with_capacity(file_size as usize);
+        out.extend_from_slice(&INDEX_MAGIC.to_be_bytes());
+        out.extend_from_slice(&INDEX_VERSION.to_be_bytes());
+        out.extend_from_slice(&(offset[0] | self.nodes[0].mask()).to_be_bytes());
+        for &n in &order {
+            debug_assert_eq!(out.len() as u64, u64::from(offset[n]));
+            let node = &self.nodes[n];
+            if !node.prefix.is_empty() {
+                out.extend_from_slice(&node.prefix);
+                out.push(0);
+            }
+            if let (Some(&(first, _)), Some(&(last, _))) =
+                (node.children.first(), node.children.last())
+            {
+                out.push(first);
+                out.push(last);
+                let mut it = node.children.iter().peekable();
+                for ch in first..=last {
+                    let r = match it.next_if(|c| c.0 == ch) {
+                        Some(&(_, c)) => offset[c] | self.nodes[c].mask(),
+                        None => 0,
+                    };
+                    out.extend_from_slice(&r.to_be_bytes());
+                }
+            }
+            if !node.values.is_empty() {
+                out.extend_from_slice(&(node.values.len() as u32).to_be_bytes());
+                for v in &node.values {
+                    out.extend_from_slice(&v.priority.to_be_bytes());
+                    out.extend_from_slice(&v.value);
+                    out.push(0);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Serialise (see [`IndexBuilder::to_bytes`]) into `w`. A too large index
+    /// is reported as an [`io::ErrorKind::InvalidData`] error.
+    pub fn write_to(&self, w: &mut impl Write) -> io::Result<()> {
+        let bytes = self
+            .to_bytes()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        w.write_all(&bytes)
+    }
+
+    /// Serialise in the post-order layout of kmod 33 and older (children
+    /// before their parent, root last). Only used to test that the reader
+    /// handles old files.
+    #[cfg(test)]
+    pub(crate) fn to_bytes_postorder(&self) -> Vec<u8> {
+        fn write(b: &IndexBuilder, n: usize, out: &mut Vec<u8>) -> u32 {
+            let node = &b.nodes[n];
+            let refs: Vec<(u8, u32)> = node
+                .children
+                .iter()
+                .map(|&(ch, c)| (ch, write(b, c, out)))
+                .collect();
+            let offset = out.len() as u32;
+            if !node.prefix.is_empty() {
+                out.extend_from_slice(&node.prefix);
+                out.push(0);
+            }
+            if let (Some(&(first, _)), Some(&(last, _))) = (refs.first(), refs.last()) {
+                out.push(first);
+                out.push(last);
+                for ch in first..=last {
+                    let r = refs.iter().find(|r| r.0 == ch).map_or(0, |r| r.1);
+                    out.extend_from_slice(&r.to_be_bytes());
+                }
+            }
+            if !node.values.is_empty() {
+                out.extend_from_slice(&(node.values.len() as u32).to_be_bytes());
+                for v in &node.values {
+                    out.extend_from_slice(&v.priority.to_be_bytes());
+                    out.extend_from_slice(&v.value);
+                    out.push(0);
+                }
+            }
+            offset | node.mask()
+        }
+        let mut out = Vec::new();
+        out.extend_from_slice(&INDEX_MAGIC.to_be_bytes());
+        out.extend_from_slice(&INDEX_VERSION.to_be_bytes());
+        out.extend_from_slice(&[0; 4]);
+        let root = write(self, 0, &mut out);
+        out[8..12].copy_from_slice(&root.to_be_bytes());
+        out
+    }
+}
+
+/// Insert a value into a sorted value list the way depmod does; `true` when
+/// an identical value string was already present.
+fn add_value(values: &mut Vec<Value>, value: &[u8], priority: u32) -> bool {
+    let duplicate = values.iter().any(|v| v.value == value);
+    let pos = values.partition_point(|v| v.priority < priority);
+    values.insert(
+        pos,
+        Value {
+            priority,
+            value: value.to_vec(),
+        },
+    );
+    duplicate
+}

@@ -1,0 +1,30 @@
+//! The system locations kmod uses, as absolute paths resolved through [`crate::Root`].
+
+/// Where module trees live: `<MODULE_DIR>/<release>`.
+pub const MODULE_DIR: &str = "/lib/modules";
+/// The loaded-module list.
+pub const PROC_MODULES: &str = "/proc/modules";
+/// The kernel command line.
+pub const PROC_CMDLINE: &str = "/proc/cmdline";
+/// Per-module state directories.
+pub const SYS_MODULE: &str = "/sys/module";
+/// The kernel's in-kernel module decompressor name.
+pub const SYS_MODULE_COMPRESSION: &str = "/sys/module/compression";
+/// modprobe.d search list, highest precedence first.
+pub const MODPROBE_D: &[&str] = &[
+    "/etc/modprobe.d",
+    "/run/modprobe.d",
+    "/usr/local/lib/modprobe.d",
+    "/usr/lib/modprobe.d",
+    "/lib/modprobe.d",
+];
+/// depmod.d search list, highest precedence first.
+pub const DEPMOD_D: &[&str] = &[
+    "/etc/depmod.d",
+    "/run/depmod.d",
+    "/usr/local/lib/depmod.d",
+    "/usr/lib/depmod.d",
+    "/lib/depmod.d",
+];
+/// Builtin module information inside a module directory.
+pub const MODULES_BUILTIN_MODINFO: &str = "modules.builtin.modinfo";

@@ -1,0 +1,73 @@
+//! The tools run in-process on fake roots, and the binary's dispatch.
+
+use crate::support::*;
+use kmod_rs::Env;
+use libkmod_rs::Root;
+use libkmod_rs::kernel::fake::FakeKernel;
+use std::ffi::OsString;
+
+fn run_in(root: &std::path::Path, argv: &[&str]) -> (i32, String, String) {
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let code = {
+        let mut env = Env {
+            root: Root::at(root),
+            kernel: Box::new(FakeKernel::new(Root::at(root), "4.4.4")),
+            out: &mut out,
+            err: &mut err,
+        };
+        let argv: Vec<OsString> = argv.iter().map(OsString::from).collect();
+        kmod_rs::run(&argv, &mut env)
+    };
+    (
+        code,
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
+}
+
+#[test]
+fn unknown_tool_name_exits_1_silently() {
+    let tmp = TempDir::new("cli");
+    assert_eq!(
+        run_in(tmp.path(), &["frobnicate"]),
+        (1, String::new(), String::new())
+    );
+}
+
+#[test]
+fn kmod_without_command() {
+    let tmp = TempDir::new("cli");
+    let (code, out, err) = run_in(tmp.path(), &["kmod"]);
+    assert_eq!(code, 1);
+    assert_eq!(err, "missing command\n");
+    assert!(out.starts_with("kmod - Manage kernel modules"));
+    let (code, _, err) = run_in(tmp.path(), &["kmod", "bogus"]);
+    assert_eq!((code, err.as_str()), (1, "invalid command 'bogus'\n"));
+    assert_eq!(run_in(tmp.path(), &["kmod", "help"]).0, 0);
+}
+
+#[test]
+fn modinfo_uses_the_fake_roots_module_dir() {
+    // modinfo without -b/-k looks in <root>/lib/modules/<uname -r>
+    let tmp = TempDir::new("cli");
+    let dir = tmp.path().join("lib/modules/4.4.4");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (code, out, err) = run_in(tmp.path(), &["modinfo", "nothere"]);
+    assert_eq!(code, 1);
+    assert_eq!(out, "");
+    assert_eq!(err, "modinfo: ERROR: Module nothere not found.\n");
+}
+
+#[test]
+fn version_names_the_project() {
+    let r = run({
+        let mut c = ours("modinfo");
+        c.arg("-V");
+        c
+    });
+    assert_eq!(r.status, Some(0));
+    let s = String::from_utf8(r.stdout).unwrap();
+    assert!(s.starts_with("kmod version 34.2 (kmod-rs "), "{s}");
+    assert_eq!(s.lines().count(), 2);
+}
