@@ -20,6 +20,8 @@ pub mod name;
 pub mod paths;
 pub mod root;
 pub mod signature;
+#[cfg(test)]
+mod testko;
 
 pub use error::{Error, Result};
 pub use root::Root;

@@ -82,7 +82,21 @@ const ID_PKCS7: u8 = 2;
 pub fn parse(image: &[u8]) -> Option<SignatureInfo> {
     let body = image.strip_suffix(MAGIC)?;
     let (rest, info) = body.split_at_checked(body.len().checked_sub(INFO_LEN)?)?;
-    let &[algo, hash, id_type, signer_len, key_id_len, _, _, _, l0, l1, l2, l3] = info else {
+    let &[
+        algo,
+        hash,
+        id_type,
+        signer_len,
+        key_id_len,
+        _,
+        _,
+        _,
+        l0,
+        l1,
+        l2,
+        l3,
+    ] = info
+    else {
         return None;
     };
     if algo >= ALGO_COUNT {
@@ -195,7 +209,9 @@ mod pkcs7 {
 
     /// Universal tags OpenSSL accepts as a Name attribute value
     /// (`B_ASN1_PRINTABLE` through its tag-to-bit table).
-    const NAME_VALUE_TAGS: [u32; 17] = [3, 7, 8, 9, 11, 12, 13, 14, 15, 16, 18, 19, 20, 22, 28, 29, 30];
+    const NAME_VALUE_TAGS: [u32; 17] = [
+        3, 7, 8, 9, 11, 12, 13, 14, 15, 16, 18, 19, 20, 22, 28, 29, 30,
+    ];
 
     /// DER content of the commonName attribute type, 2.5.4.3.
     const OID_COMMON_NAME: &[u8] = &[0x55, 0x04, 0x03];
@@ -256,7 +272,9 @@ mod pkcs7 {
             }
             let (digits, rest) = p.split_at_checked(count)?;
             p = rest;
-            let value = digits.iter().fold(0u64, |acc, &d| (acc << 8) | u64::from(d));
+            let value = digits
+                .iter()
+                .fold(0u64, |acc, &d| (acc << 8) | u64::from(d));
             if value > i64::MAX as u64 {
                 return None;
             }
@@ -488,7 +506,8 @@ mod pkcs7 {
             [] => false,
             [_] => true,
             [first, second, rest @ ..] => {
-                let pad = *first == 0 || (*first == 0xff && (*second != 0 || rest.iter().any(|&b| b != 0)));
+                let pad = *first == 0
+                    || (*first == 0xff && (*second != 0 || rest.iter().any(|&b| b != 0)));
                 !(pad && (first & 0x80) == (second & 0x80))
             }
         }
@@ -533,7 +552,8 @@ mod pkcs7 {
 
     fn integer(t: &Tlv<'_>, depth: u32) -> Option<Vec<u8>> {
         enter(depth)?;
-        (t.is(UNIVERSAL, INTEGER) && !t.constructed && integer_ok(t.content)).then(|| magnitude(t.content))
+        (t.is(UNIVERSAL, INTEGER) && !t.constructed && integer_ok(t.content))
+            .then(|| magnitude(t.content))
     }
 
     fn object<'a>(t: &Tlv<'a>, depth: u32) -> Option<&'a [u8]> {
@@ -757,7 +777,9 @@ mod pkcs7 {
         let depth = enter(depth)?;
         let mut items = sequence(t)?;
         integer(&items.next()?, depth)?;
-        each(&items.next()?, UNIVERSAL, SET, |a| algorithm(&a, depth).map(|_| ()))?;
+        each(&items.next()?, UNIVERSAL, SET, |a| {
+            algorithm(&a, depth).map(|_| ())
+        })?;
         content_info(&items.next()?, depth)?;
         certificates_and_crls(&mut items, depth)?;
         let first = signer_infos(&items.next()?, depth)?;
@@ -769,8 +791,12 @@ mod pkcs7 {
         let depth = enter(depth)?;
         let mut items = sequence(t)?;
         integer(&items.next()?, depth)?;
-        each(&items.next()?, UNIVERSAL, SET, |r| recipient_info(&r, depth))?;
-        each(&items.next()?, UNIVERSAL, SET, |a| algorithm(&a, depth).map(|_| ()))?;
+        each(&items.next()?, UNIVERSAL, SET, |r| {
+            recipient_info(&r, depth)
+        })?;
+        each(&items.next()?, UNIVERSAL, SET, |a| {
+            algorithm(&a, depth).map(|_| ())
+        })?;
         encrypted_content(&items.next()?, depth)?;
         certificates_and_crls(&mut items, depth)?;
         let first = signer_infos(&items.next()?, depth)?;
@@ -782,7 +808,9 @@ mod pkcs7 {
         let depth = enter(depth)?;
         let mut items = sequence(t)?;
         integer(&items.next()?, depth)?;
-        each(&items.next()?, UNIVERSAL, SET, |r| recipient_info(&r, depth))?;
+        each(&items.next()?, UNIVERSAL, SET, |r| {
+            recipient_info(&r, depth)
+        })?;
         encrypted_content(&items.next()?, depth)?;
         items.finish()
     }
@@ -1056,12 +1084,30 @@ const OID_NAMES: &[(&str, &str)] = &[
     ("2.16.840.1.101.3.4.3.38", "SLH-DSA-SHA2-192f-WITH-SHA512"),
     ("2.16.840.1.101.3.4.3.39", "SLH-DSA-SHA2-256s-WITH-SHA512"),
     ("2.16.840.1.101.3.4.3.40", "SLH-DSA-SHA2-256f-WITH-SHA512"),
-    ("2.16.840.1.101.3.4.3.41", "SLH-DSA-SHAKE-128s-WITH-SHAKE128"),
-    ("2.16.840.1.101.3.4.3.42", "SLH-DSA-SHAKE-128f-WITH-SHAKE128"),
-    ("2.16.840.1.101.3.4.3.43", "SLH-DSA-SHAKE-192s-WITH-SHAKE256"),
-    ("2.16.840.1.101.3.4.3.44", "SLH-DSA-SHAKE-192f-WITH-SHAKE256"),
-    ("2.16.840.1.101.3.4.3.45", "SLH-DSA-SHAKE-256s-WITH-SHAKE256"),
-    ("2.16.840.1.101.3.4.3.46", "SLH-DSA-SHAKE-256f-WITH-SHAKE256"),
+    (
+        "2.16.840.1.101.3.4.3.41",
+        "SLH-DSA-SHAKE-128s-WITH-SHAKE128",
+    ),
+    (
+        "2.16.840.1.101.3.4.3.42",
+        "SLH-DSA-SHAKE-128f-WITH-SHAKE128",
+    ),
+    (
+        "2.16.840.1.101.3.4.3.43",
+        "SLH-DSA-SHAKE-192s-WITH-SHAKE256",
+    ),
+    (
+        "2.16.840.1.101.3.4.3.44",
+        "SLH-DSA-SHAKE-192f-WITH-SHAKE256",
+    ),
+    (
+        "2.16.840.1.101.3.4.3.45",
+        "SLH-DSA-SHAKE-256s-WITH-SHAKE256",
+    ),
+    (
+        "2.16.840.1.101.3.4.3.46",
+        "SLH-DSA-SHAKE-256f-WITH-SHAKE256",
+    ),
     ("1.2.840.10045.2.1", "id-ecPublicKey"),
     ("1.2.840.10045.4.1", "ecdsa-with-SHA1"),
     ("1.2.840.10045.4.2", "ecdsa-with-Recommended"),
@@ -1081,8 +1127,20 @@ const OID_NAMES: &[(&str, &str)] = &[
     ("1.2.643.2.2.4", "GOST R 34.11-94 with GOST R 34.10-94"),
     ("1.2.643.2.2.19", "GOST R 34.10-2001"),
     ("1.2.643.2.2.20", "GOST R 34.10-94"),
-    ("1.2.643.7.1.1.1.1", "GOST R 34.10-2012 with 256 bit modulus"),
-    ("1.2.643.7.1.1.1.2", "GOST R 34.10-2012 with 512 bit modulus"),
-    ("1.2.643.7.1.1.3.2", "GOST R 34.10-2012 with GOST R 34.11-2012 (256 bit)"),
-    ("1.2.643.7.1.1.3.3", "GOST R 34.10-2012 with GOST R 34.11-2012 (512 bit)"),
+    (
+        "1.2.643.7.1.1.1.1",
+        "GOST R 34.10-2012 with 256 bit modulus",
+    ),
+    (
+        "1.2.643.7.1.1.1.2",
+        "GOST R 34.10-2012 with 512 bit modulus",
+    ),
+    (
+        "1.2.643.7.1.1.3.2",
+        "GOST R 34.10-2012 with GOST R 34.11-2012 (256 bit)",
+    ),
+    (
+        "1.2.643.7.1.1.3.3",
+        "GOST R 34.10-2012 with GOST R 34.11-2012 (512 bit)",
+    ),
 ];
