@@ -8,7 +8,10 @@ use std::fmt::Write as _;
 type RunFn = fn(&[u8], &[OsString], &mut Env<'_>) -> i32;
 
 /// The compat tools, by the name they are called as.
-pub const TOOLS: &[(&str, RunFn)] = &[("modinfo", crate::tools::modinfo::run)];
+pub const TOOLS: &[(&str, RunFn)] = &[
+    ("depmod", crate::tools::depmod::run),
+    ("modinfo", crate::tools::modinfo::run),
+];
 
 /// kmod's version as printed by `-V`: kmod's layout, naming this project too.
 #[must_use]

@@ -8,4 +8,5 @@
 mod support;
 
 mod cli;
+mod depmod_synthetic;
 mod oracle_modinfo;

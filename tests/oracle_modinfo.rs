@@ -510,7 +510,9 @@ fn oracle_modinfo_bad_input() {
             assert_eq!(ur.status, Some(1), "{name}");
             assert_eq!(
                 String::from_utf8_lossy(&ur.stderr),
-                format!("modinfo: ERROR: could not get modinfo from '{modname}': Invalid argument\n"),
+                format!(
+                    "modinfo: ERROR: could not get modinfo from '{modname}': Invalid argument\n"
+                ),
                 "{name}"
             );
             kmod_crashes += 1;

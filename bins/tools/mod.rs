@@ -1,3 +1,4 @@
 //! The tools, one module each: an option table, and `run`.
 
+pub mod depmod;
 pub mod modinfo;

@@ -518,6 +518,14 @@ impl<'a> ModuleElf<'a> {
         let count = symtab.len() as u64 / symlen;
         let nver = versions.len() / VERSION_RECORD;
         let mut visited = vec![false; nver];
+        let mut by_name: std::collections::HashMap<&[u8], usize> =
+            std::collections::HashMap::with_capacity(nver);
+        for (k, rec) in versions.chunks_exact(VERSION_RECORD).enumerate() {
+            let field = &rec[crclen..crclen + namelen];
+            if let Some(n) = field.iter().position(|&c| c == 0) {
+                by_name.entry(&field[..n]).or_insert(k);
+            }
+        }
         let registers = self.machine == EM_SPARC || self.machine == EM_SPARCV9;
         let mut out = Vec::new();
         for i in 1..count {
@@ -537,18 +545,12 @@ impl<'a> ModuleElf<'a> {
                 continue;
             }
             let mut crc = 0;
-            for (k, rec) in versions.chunks_exact(VERSION_RECORD).enumerate() {
-                let field = &rec[crclen..crclen + namelen];
-                let Some(n) = field.iter().position(|&c| c == 0) else {
-                    continue;
-                };
-                if &field[..n] == name {
-                    crc = self
-                        .uint(ver_off + (k * VERSION_RECORD) as u64, crclen)
-                        .unwrap_or(0);
-                    visited[k] = true;
-                    break;
-                }
+            // first record with this name (kmod searches linearly; same result)
+            if let Some(&k) = by_name.get(name) {
+                crc = self
+                    .uint(ver_off + (k * VERSION_RECORD) as u64, crclen)
+                    .unwrap_or(0);
+                visited[k] = true;
             }
             let bind = if info >> 4 == 2 {
                 Bind::Weak

@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 pub mod compress;
+pub mod depmod;
 pub mod elf;
 pub mod error;
 pub mod file;

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod ko;
+
 use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::os::unix::process::CommandExt;
@@ -333,4 +335,64 @@ impl Rng {
     pub fn bytes(&mut self, n: usize) -> Vec<u8> {
         (0..n).map(|_| self.next() as u8).collect()
     }
+}
+
+// ---- depmod helpers -------------------------------------------------------------
+
+/// The depmod under test: our binary called as `depmod`. Only to check the depmod
+/// tests themselves, `KMOD_RS_DEPMOD_UNDER_TEST=<program>` replaces it (e.g. kmod
+/// 34.2's own `depmod` wrapper: every differential comparison must then pass).
+pub fn ours_depmod() -> Command {
+    if let Some(p) = std::env::var_os("KMOD_RS_DEPMOD_UNDER_TEST") {
+        let mut c = Command::new(p);
+        c.stdin(Stdio::null());
+        return c;
+    }
+    ours("depmod")
+}
+
+/// The files depmod writes into `<moddir>/<kver>`, in the order it writes them.
+pub const DEPMOD_OUTPUTS: [&str; 11] = [
+    "modules.dep",
+    "modules.dep.bin",
+    "modules.alias",
+    "modules.alias.bin",
+    "modules.softdep",
+    "modules.weakdep",
+    "modules.symbols",
+    "modules.symbols.bin",
+    "modules.builtin.bin",
+    "modules.builtin.alias.bin",
+    "modules.devname",
+];
+
+/// `cp -al src dst`: a hard-linked copy of a tree. Never write through one of its
+/// files (that would change the cache): use [`replace_file`].
+pub fn link_copy(src: &Path, dst: &Path) {
+    let st = Command::new("cp")
+        .arg("-al")
+        .arg(src)
+        .arg(dst)
+        .status()
+        .unwrap();
+    assert!(st.success(), "cp -al {} {}", src.display(), dst.display());
+}
+
+/// Replace `path` (maybe a hard link into the cache) by a new file holding `data`.
+pub fn replace_file(path: &Path, data: &[u8]) {
+    let _ = std::fs::remove_file(path);
+    std::fs::write(path, data).unwrap();
+}
+
+/// Give `path` (maybe a hard link into the cache) its own inode, same contents.
+pub fn unlink_copy(path: &Path) {
+    let data = std::fs::read(path).unwrap();
+    replace_file(path, &data);
+}
+
+/// Module name of a path as depmod derives it: basename up to the first `.`,
+/// `-` turned into `_`.
+pub fn modname_of(path: &str) -> String {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    base.split('.').next().unwrap_or(base).replace('-', "_")
 }

@@ -1,0 +1,434 @@
+//! `depmod`: generate `modules.dep` and the other module indexes (kmod-contract §2.5, §3).
+
+use crate::diag::{Diag, Level};
+use crate::env::Env;
+use crate::getopt::{self, HasArg, Opt};
+use libkmod_rs::depmod::build::{Depmod, Options};
+use libkmod_rs::depmod::config::{self, DepmodConfig, Diagnostic};
+use libkmod_rs::depmod::outputs;
+use libkmod_rs::error::strerror;
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// depmod's options.
+pub const OPTS: &[Opt] = &[
+    Opt::new(b'a', "all", HasArg::No, "a", "Probe all modules"),
+    Opt::new(
+        b'A',
+        "quick",
+        HasArg::No,
+        "A",
+        "Only does the work if there's a new module",
+    ),
+    Opt::new(
+        b'b',
+        "basedir",
+        HasArg::Required,
+        "b",
+        "Root path (default: /).",
+    ),
+    Opt::new(
+        b'm',
+        "moduledir",
+        HasArg::Required,
+        "m",
+        "Module directory (default: /lib/modules).",
+    ),
+    Opt::new(
+        b'o',
+        "outdir",
+        HasArg::Required,
+        "o",
+        "Output root path (default: same as <basedir>).",
+    ),
+    Opt::new(
+        b'C',
+        "config",
+        HasArg::Required,
+        "C",
+        "Read configuration from PATH",
+    ),
+    Opt::new(
+        b'E',
+        "symvers",
+        HasArg::Required,
+        "E",
+        "Use Module.symvers file to check symbol versions.",
+    ),
+    Opt::new(
+        b'F',
+        "filesyms",
+        HasArg::Required,
+        "F",
+        "Use the file instead of the current kernel symbols.",
+    ),
+    Opt::new(
+        b'e',
+        "errsyms",
+        HasArg::No,
+        "e",
+        "Report not supplied symbols",
+    ),
+    Opt::new(b'v', "verbose", HasArg::No, "v", "Enable verbose mode"),
+    Opt::new(
+        b'n',
+        "show",
+        HasArg::No,
+        "n",
+        "Write the dependency file on stdout only",
+    ),
+    Opt::new(
+        b'n',
+        "dry-run",
+        HasArg::No,
+        "n",
+        "Write the dependency file on stdout only",
+    ),
+    Opt::new(
+        b'P',
+        "symbol-prefix",
+        HasArg::Required,
+        "P",
+        "Architecture symbol prefix",
+    ),
+    Opt::new(b'w', "warn", HasArg::No, "w", "Warn on duplicates"),
+    Opt::new(b'V', "version", HasArg::No, "V", "show version"),
+    Opt::new(b'h', "help", HasArg::No, "h", "show this help"),
+];
+
+fn help(prog: &str) -> String {
+    format!(
+        "Usage:\n\t{prog} -[aA] [options] [forced_version]\n\n\
+If no arguments (except options) are given, \"depmod -a\" is assumed\n\n\
+depmod will output a dependency list suitable for the modprobe utility.\n\n\
+Options:\n\
+\t-a, --all            Probe all modules\n\
+\t-A, --quick          Only does the work if there's a new module\n\
+\t-e, --errsyms        Report not supplied symbols\n\
+\t-n, --show           Write the dependency file on stdout only\n\
+\t-P, --symbol-prefix  Architecture symbol prefix\n\
+\t-C, --config=PATH    Read configuration from PATH\n\
+\t-v, --verbose        Enable verbose mode\n\
+\t-w, --warn           Warn on duplicates\n\
+\t-V, --version        show version\n\
+\t-h, --help           show this help\n\n\
+The following options are useful for people managing distributions:\n\
+\t-b, --basedir=DIR    Root path (default: /).\n\
+\t-m, --moduledir=DIR  Module directory (default: /lib/modules).\n\
+\t-o, --outdir=DIR     Output root path (default: same as <basedir>).\n\
+\t-F, --filesyms=FILE  Use the file instead of the\n\
+\t                     current kernel symbols.\n\
+\t-E, --symvers=FILE   Use Module.symvers file to check\n\
+\t                     symbol versions.\n"
+    )
+}
+
+fn emit(diag: &Diag, env: &mut Env<'_>, log: &mut Vec<Diagnostic>) {
+    for d in log.drain(..) {
+        diag.log(env.err, to_level(d.level), d.message.as_bytes());
+    }
+}
+
+fn to_level(l: config::Level) -> Level {
+    match l {
+        config::Level::Crit => Level::Crit,
+        config::Level::Err => Level::Err,
+        config::Level::Warning => Level::Warning,
+        config::Level::Notice => Level::Notice,
+        config::Level::Info => Level::Info,
+        config::Level::Debug => Level::Debug,
+    }
+}
+
+/// `sscanf(v, "%u.%u") == 2`.
+fn is_version_number(v: &[u8]) -> bool {
+    fn num(s: &[u8], pos: &mut usize) -> bool {
+        while *pos < s.len() && s[*pos].is_ascii_whitespace() {
+            *pos += 1;
+        }
+        if matches!(s.get(*pos), Some(b'+' | b'-')) {
+            *pos += 1;
+        }
+        let start = *pos;
+        while *pos < s.len() && s[*pos].is_ascii_digit() {
+            *pos += 1;
+        }
+        *pos > start
+    }
+    let mut pos = 0;
+    if !num(v, &mut pos) || v.get(pos) != Some(&b'.') {
+        return false;
+    }
+    pos += 1;
+    num(v, &mut pos)
+}
+
+fn path_of(b: &[u8]) -> PathBuf {
+    PathBuf::from(getopt::os(b))
+}
+
+/// Run depmod. Returns the exit status.
+pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
+    let prog = crate::dispatch::short_name(argv0);
+    let mut diag = Diag::new(&prog);
+    let parsed = match getopt::parse(argv0, args, OPTS, false) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = env.err.write_all(e.0.as_bytes());
+            return 1;
+        }
+    };
+    let mut all = false;
+    let mut quick = false;
+    let mut dry_run = false;
+    let mut root: Vec<u8> = Vec::new();
+    let mut moddir: Vec<u8> = libkmod_rs::paths::MODULE_DIR.as_bytes().to_vec();
+    let mut out_root: Option<Vec<u8>> = None;
+    let mut config_paths: Vec<PathBuf> = Vec::new();
+    let mut symvers: Option<Vec<u8>> = None;
+    let mut system_map: Option<Vec<u8>> = None;
+    let mut opts = Options::default();
+    let mut verbose = 0;
+    for f in parsed.opts {
+        let v = f.value.unwrap_or_default();
+        match f.id {
+            "a" => all = true,
+            "A" => quick = true,
+            "b" => root = absolute(&v),
+            "m" => moddir = v,
+            "o" => out_root = Some(absolute(&v)),
+            "C" => config_paths.push(path_of(&v)),
+            "E" => {
+                symvers = Some(v);
+                opts.check_symvers = true;
+            }
+            "F" => system_map = Some(v),
+            "e" => opts.print_unknown = true,
+            "v" => verbose += 1,
+            "n" => dry_run = true,
+            "P" => {
+                if v.len() != 1 {
+                    diag.log(env.err, Level::Crit, b"-P only takes a single char\n");
+                    return 1;
+                }
+                opts.sym_prefix = Some(v[0]);
+            }
+            "w" => opts.warn_dups = true,
+            "h" => {
+                let _ = env.out.write_all(help(&prog).as_bytes());
+                return 0;
+            }
+            "V" => {
+                let _ = env.out.write_all(crate::dispatch::version().as_bytes());
+                return 0;
+            }
+            _ => {}
+        }
+    }
+    diag.threshold = match verbose {
+        0 => Level::Warning,
+        1 => Level::Notice,
+        2 => Level::Info,
+        _ => Level::Debug,
+    };
+    // kmod's depmod counts -v from LOG_WARNING: one -v already shows INFO
+    if verbose >= 1 {
+        diag.threshold = if verbose == 1 {
+            Level::Info
+        } else {
+            Level::Debug
+        };
+    }
+    opts.verbose = verbose > 0;
+    let mut operands = parsed.operands.into_iter();
+    let kversion = match operands.next() {
+        Some(v) => {
+            if !is_version_number(&v) {
+                let mut m = b"Bad version passed ".to_vec();
+                m.extend_from_slice(&v);
+                m.push(b'\n');
+                diag.error(env.err, m);
+                return 1;
+            }
+            v
+        }
+        None => match env.kernel.release() {
+            Ok(r) => r.into_bytes(),
+            Err(e) => {
+                diag.log(
+                    env.err,
+                    Level::Crit,
+                    format!("uname() failed: {}\n", strerror(e)).as_bytes(),
+                );
+                return 1;
+            }
+        },
+    };
+    let files: Vec<Vec<u8>> = operands.collect();
+    let moddir: Vec<u8> = moddir.iter().copied().skip_while(|&c| c == b'/').collect();
+    let join = |r: &[u8]| {
+        let mut d = r.to_vec();
+        d.push(b'/');
+        d.extend_from_slice(&moddir);
+        d.push(b'/');
+        d.extend_from_slice(&kversion);
+        d
+    };
+    // without -b, the default root is the host's (or the test root's) "/"
+    let (dirname, outdirname) = if root.is_empty() && !env.root.is_host() {
+        let r = env.root.path("/").as_os_str().as_bytes().to_vec();
+        let r: Vec<u8> = r.strip_suffix(b"/").unwrap_or(&r).to_vec();
+        (join(&r), join(out_root.as_deref().unwrap_or(&r)))
+    } else {
+        (join(&root), join(out_root.as_deref().unwrap_or(&root)))
+    };
+    opts.dirname.clone_from(&dirname);
+    opts.kversion.clone_from(&kversion);
+    if files.is_empty() {
+        all = true;
+    }
+    if quick {
+        if dry_run {
+            return 0;
+        }
+        if up_to_date(&dirname, &diag, env) {
+            return 0;
+        }
+        all = true;
+    }
+    let mut log: Vec<Diagnostic> = Vec::new();
+    let mut depmod = Depmod::new(opts.clone(), DepmodConfig::default());
+    if let Some(f) = &symvers {
+        if let Err(e) = depmod.load_symvers(&path_of(f)) {
+            let m = format!(
+                "could not load {}: {}\n",
+                String::from_utf8_lossy(f),
+                strerror(e)
+            );
+            diag.log(env.err, Level::Crit, m.as_bytes());
+            return 1;
+        }
+    } else if let Some(f) = &system_map {
+        if let Err(e) = depmod.load_system_map(&path_of(f)) {
+            let m = format!(
+                "could not load {}: {}\n",
+                String::from_utf8_lossy(f),
+                strerror(e)
+            );
+            diag.log(env.err, Level::Crit, m.as_bytes());
+            return 1;
+        }
+    } else if depmod.opts.print_unknown {
+        diag.log(env.err, Level::Warning, b"-e needs -E or -F\n");
+        depmod.opts.print_unknown = false;
+    }
+    emit(&diag, env, &mut depmod.log);
+    if all {
+        let (cfg, mut cfg_log) = DepmodConfig::load(&env.root, &config_paths, &kversion);
+        emit(&diag, env, &mut cfg_log);
+        depmod.cfg = cfg;
+        depmod.scan();
+    } else {
+        for f in &files {
+            if f.first() != Some(&b'/') {
+                let mut m = f.clone();
+                m.extend_from_slice(b": not absolute path.\n");
+                diag.log(env.err, Level::Crit, &m);
+                return 1;
+            }
+            if let Err(m) = depmod.add_file(f) {
+                emit(&diag, env, &mut depmod.log);
+                diag.log(env.err, Level::Crit, m.as_bytes());
+                return 1;
+            }
+        }
+    }
+    emit(&diag, env, &mut depmod.log);
+    depmod.build_array();
+    emit(&diag, env, &mut depmod.log);
+    let loaded = depmod.load();
+    for line in depmod.show.drain(..) {
+        let _ = env.out.write_all(&line);
+    }
+    emit(&diag, env, &mut depmod.log);
+    if loaded.is_err() {
+        return 1;
+    }
+    let result = if dry_run {
+        let r = outputs::write_stdout(&depmod, env.out, &mut log);
+        emit(&diag, env, &mut log);
+        r.map_err(|e| match e {
+            outputs::OutputError::Fatal(m) => m,
+            outputs::OutputError::Io(e) => format!("{e}\n"),
+        })
+    } else {
+        let r = outputs::write_files(&depmod, &path_of(&outdirname), &mut log);
+        emit(&diag, env, &mut log);
+        r
+    };
+    match result {
+        Ok(()) => 0,
+        Err(m) => {
+            if !m.is_empty() {
+                diag.log(env.err, Level::Crit, m.as_bytes());
+            }
+            1
+        }
+    }
+}
+
+fn absolute(p: &[u8]) -> Vec<u8> {
+    libkmod_rs::file::make_absolute(Path::new(getopt::os(p).as_os_str()))
+        .into_os_string()
+        .into_vec()
+}
+
+use std::os::unix::ffi::OsStringExt;
+
+/// Is any module file under `dir` newer than `mtime`? (`build`/`source` skipped.)
+fn newer(dir: &Path, mtime: i64) -> bool {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        if name == "build" || name == "source" {
+            continue;
+        }
+        let p = e.path();
+        let Ok(m) = std::fs::metadata(&p) else {
+            continue;
+        };
+        if m.is_dir() {
+            if newer(&p, mtime) {
+                return true;
+            }
+        } else if m.is_file()
+            && libkmod_rs::name::has_module_extension(name.as_bytes())
+            && m.mtime() > mtime
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// `-A`: is `modules.dep` newer than every module file? Errors count as "not up to date".
+fn up_to_date(dirname: &[u8], diag: &Diag, env: &mut Env<'_>) -> bool {
+    let dir = path_of(dirname);
+    let dep = match std::fs::metadata(dir.join("modules.dep")) {
+        Ok(m) => m.mtime(),
+        Err(e) => {
+            let m = format!(
+                "could not fstatat({}, modules.dep): {}\n",
+                String::from_utf8_lossy(dirname),
+                strerror(e.raw_os_error().unwrap_or(2))
+            );
+            diag.error(env.err, m);
+            return false;
+        }
+    };
+    !newer(&dir, dep)
+}

@@ -1,0 +1,723 @@
+//! The depmod pipeline: discover modules, parse them (in parallel), resolve needed
+//! symbols into dependencies, sort topologically, report cycles.
+//!
+//! Every decision follows kmod 34.2's depmod, including its orders: the module array
+//! is kmod's 512-bucket hash order of module names, stably sorted by `modules.order`;
+//! exported symbols are owned by the last module (in array order) exporting them;
+//! dependencies are kept in first-use order; the topological sort is Kahn's
+//! algorithm with a LIFO stack; each `modules.dep` line lists the transitive
+//! dependencies by ascending topological number.
+
+use super::config::{DepmodConfig, Diagnostic, Level};
+use crate::elf::{Bind, ModuleElf};
+use crate::error::{Error, strerror};
+use crate::file::ModuleFile;
+use std::collections::HashMap;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// The modules have dependency cycles (reported in [`Depmod::log`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cycles;
+
+/// A module of the tree.
+#[derive(Debug, Clone, Default)]
+pub struct Mod {
+    /// Normalised module name.
+    pub name: Vec<u8>,
+    /// Absolute path of the file.
+    pub path: Vec<u8>,
+    /// Path relative to the module directory (None for external modules).
+    pub relpath: Option<Vec<u8>>,
+    /// `relpath` with any compression suffix removed (matches `modules.order`).
+    pub uncrelpath: Option<Vec<u8>>,
+    /// `alias=` values in `.modinfo` order.
+    pub aliases: Vec<Vec<u8>>,
+    /// `softdep=` values.
+    pub softdeps: Vec<Vec<u8>>,
+    /// `weakdep=` values.
+    pub weakdeps: Vec<Vec<u8>>,
+    /// Direct dependencies (indexes into the module array), first-use order.
+    pub deps: Vec<usize>,
+    /// How many modules depend on this one.
+    pub users: u32,
+    /// Topological number.
+    pub dep_sort_idx: usize,
+    parsed: Option<Parsed>,
+}
+
+impl Mod {
+    /// The path written in `modules.dep`: relative, or absolute for externals.
+    #[must_use]
+    pub fn dep_path(&self) -> &[u8] {
+        self.relpath.as_deref().unwrap_or(&self.path)
+    }
+}
+
+/// What a module file gives depmod.
+#[derive(Debug, Clone, Default)]
+struct Parsed {
+    exports: Vec<(Vec<u8>, u64)>,
+    info: [Vec<Vec<u8>>; 3],
+    needs: Option<Vec<(Vec<u8>, u64, bool)>>,
+    log: Vec<Diagnostic>,
+}
+
+/// A symbol: its owner module (None = the kernel) and CRC.
+#[derive(Debug, Clone)]
+pub struct Symbol {
+    /// Owning module index in the array; None for kernel symbols.
+    pub owner: Option<usize>,
+    /// CRC.
+    pub crc: u64,
+}
+
+/// depmod options that affect the pipeline.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The input module directory `<root>/<moddir>/<kver>`.
+    pub dirname: Vec<u8>,
+    /// The kernel version.
+    pub kversion: Vec<u8>,
+    /// `-P`: a symbol prefix character.
+    pub sym_prefix: Option<u8>,
+    /// `-e` (with `-E`/`-F`): report unknown symbols.
+    pub print_unknown: bool,
+    /// `-E`: compare CRCs.
+    pub check_symvers: bool,
+    /// `-w`: warn about duplicate index entries.
+    pub warn_dups: bool,
+    /// `-v`: print `needs` lines.
+    pub verbose: bool,
+}
+
+/// The state of one depmod run.
+#[derive(Debug, Default)]
+pub struct Depmod {
+    /// Options.
+    pub opts: Options,
+    /// depmod.d configuration.
+    pub cfg: DepmodConfig,
+    /// The module array (after [`Depmod::build_array`]).
+    pub mods: Vec<Mod>,
+    /// Modules by name while scanning.
+    by_name: HashMap<Vec<u8>, usize>,
+    /// Symbols by name.
+    pub symbols: HashMap<Vec<u8>, Symbol>,
+    /// Messages in the order kmod prints them.
+    pub log: Vec<Diagnostic>,
+    /// Lines for stdout (`-v` "needs" lines).
+    pub show: Vec<Vec<u8>>,
+}
+
+fn diag(level: Level, message: String) -> Diagnostic {
+    Diagnostic { level, message }
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn os(b: &[u8]) -> &Path {
+    Path::new(std::ffi::OsStr::from_bytes(b))
+}
+
+impl Depmod {
+    /// A new run.
+    #[must_use]
+    pub fn new(opts: Options, cfg: DepmodConfig) -> Self {
+        Depmod {
+            opts,
+            cfg,
+            ..Depmod::default()
+        }
+    }
+
+    fn strip_prefix<'a>(&self, name: &'a [u8]) -> &'a [u8] {
+        match (self.opts.sym_prefix, name.first()) {
+            (Some(p), Some(&c)) if p == c => &name[1..],
+            _ => name,
+        }
+    }
+
+    fn symbol_add(&mut self, name: &[u8], prefix_skipped: bool, crc: u64, owner: Option<usize>) {
+        let name = if prefix_skipped {
+            name
+        } else {
+            self.strip_prefix(name)
+        };
+        self.symbols.insert(name.to_vec(), Symbol { owner, crc });
+    }
+
+    fn symbol_find(&self, name: &[u8]) -> Option<&Symbol> {
+        let name = name.strip_prefix(b".").unwrap_or(name);
+        let name = self.strip_prefix(name);
+        self.symbols.get(name)
+    }
+
+    /// The fake kernel symbols added after `-E`/`-F`.
+    pub fn add_fake_syms(&mut self) {
+        self.symbol_add(b"__this_module", true, 0, None);
+        self.symbol_add(b"_GLOBAL_OFFSET_TABLE_", true, 0, None);
+        if self.symbol_find(b"TOC.").is_none() {
+            self.symbol_add(b"TOC.", true, 0, None);
+        }
+    }
+
+    /// `-E Module.symvers`: kernel symbols with CRCs (lines whose 3rd field is `vmlinux`).
+    pub fn load_symvers(&mut self, path: &Path) -> Result<(), i32> {
+        let data = std::fs::read(path).map_err(|e| e.raw_os_error().unwrap_or(2))?;
+        for (n, line) in lines(&data).enumerate() {
+            let mut f = line
+                .split(|&c| c == b' ' || c == b'\t' || c == b'\n')
+                .filter(|s| !s.is_empty());
+            let (Some(ver), Some(sym), Some(wh)) = (f.next(), f.next(), f.next()) else {
+                continue;
+            };
+            if wh != b"vmlinux" {
+                continue;
+            }
+            match parse_hex(ver) {
+                Some(crc) => self.symbol_add(sym, false, crc, None),
+                None => self.log.push(diag(
+                    Level::Err,
+                    format!(
+                        "{}:{} Invalid symbol version {}: {}\n",
+                        path.display(),
+                        n + 1,
+                        lossy(ver),
+                        // kmod prints a stale errno here (%m after strtoull): in
+                        // practice that of a failed lookup of an optional file
+                        strerror(crate::error::errno::ENOENT)
+                    ),
+                )),
+            }
+        }
+        self.add_fake_syms();
+        Ok(())
+    }
+
+    /// `-F System.map`: kernel symbols from `__ksymtab_*` entries.
+    pub fn load_system_map(&mut self, path: &Path) -> Result<(), i32> {
+        let data = std::fs::read(path).map_err(|e| e.raw_os_error().unwrap_or(2))?;
+        for (n, line) in lines(&data).enumerate() {
+            let mut it = line.splitn(3, |&c| c == b' ');
+            let (Some(_), Some(_), Some(mut p)) = (it.next(), it.next(), it.next()) else {
+                self.log.push(diag(
+                    Level::Err,
+                    format!(
+                        "{}:{}: invalid line: {}\n",
+                        path.display(),
+                        n + 1,
+                        lossy(line)
+                    ),
+                ));
+                continue;
+            };
+            if let (Some(pre), Some(&c)) = (self.opts.sym_prefix, p.first())
+                && pre == c
+            {
+                p = &p[1..];
+            }
+            let Some(rest) = p.strip_prefix(b"__ksymtab_") else {
+                continue;
+            };
+            let rest = rest.strip_suffix(b"\n").unwrap_or(rest);
+            let rest = match rest.iter().position(|&c| c == b'\n') {
+                Some(i) => &rest[..i],
+                None => rest,
+            };
+            self.symbol_add(rest, true, 0, None);
+        }
+        self.add_fake_syms();
+        Ok(())
+    }
+
+    /// All-mode discovery: the module directory, then each `external` directory.
+    pub fn scan(&mut self) {
+        let dirname = self.opts.dirname.clone();
+        if let Err(e) = self.scan_path(&dirname) {
+            let _ = e;
+        }
+        let externals = self.cfg.externals.clone();
+        for ext in externals {
+            let _ = self.scan_path(ext.as_os_str().as_bytes());
+        }
+    }
+
+    fn scan_path(&mut self, dir: &[u8]) -> Result<(), i32> {
+        let rd = match std::fs::read_dir(os(dir)) {
+            Ok(rd) => rd,
+            Err(e) => {
+                let errno = e.raw_os_error().unwrap_or(2);
+                self.log.push(diag(
+                    Level::Err,
+                    format!(
+                        "could not open directory {}: {}\n",
+                        lossy(dir),
+                        strerror(errno)
+                    ),
+                ));
+                return Err(errno);
+            }
+        };
+        let mut prefix = dir.to_vec();
+        prefix.push(b'/');
+        self.scan_dir(rd, &prefix);
+        Ok(())
+    }
+
+    fn scan_dir(&mut self, rd: std::fs::ReadDir, prefix: &[u8]) {
+        for entry in rd.flatten() {
+            let name = entry.file_name();
+            let name = name.as_bytes();
+            if name == b"build" || name == b"source" || self.cfg.is_excluded(name) {
+                continue;
+            }
+            let mut path = prefix.to_vec();
+            path.extend_from_slice(name);
+            let is_dir = match entry.file_type() {
+                Ok(t) if t.is_file() => false,
+                Ok(t) if t.is_dir() => true,
+                _ => match std::fs::metadata(os(&path)) {
+                    Ok(m) if m.is_file() => false,
+                    Ok(m) if m.is_dir() => true,
+                    Ok(m) => {
+                        use std::os::unix::fs::MetadataExt;
+                        self.log.push(diag(
+                            Level::Err,
+                            format!(
+                                "unsupported file type {}: {:o}\n",
+                                lossy(&path),
+                                m.mode() & 0o170_000
+                            ),
+                        ));
+                        continue;
+                    }
+                    Err(e) => {
+                        self.log.push(diag(
+                            Level::Err,
+                            format!(
+                                "fstatat({}, {}): {}\n",
+                                0,
+                                lossy(name),
+                                strerror(e.raw_os_error().unwrap_or(2))
+                            ),
+                        ));
+                        continue;
+                    }
+                },
+            };
+            if is_dir {
+                match std::fs::read_dir(os(&path)) {
+                    Ok(sub) => {
+                        path.push(b'/');
+                        self.scan_dir(sub, &path);
+                    }
+                    Err(e) => self.log.push(diag(
+                        Level::Err,
+                        format!(
+                            "openat({}, {}, O_RDONLY): {}\n",
+                            0,
+                            lossy(name),
+                            strerror(e.raw_os_error().unwrap_or(2))
+                        ),
+                    )),
+                }
+            } else {
+                self.search_file(&path, name);
+            }
+        }
+    }
+
+    fn search_file(&mut self, path: &[u8], name: &[u8]) {
+        if !crate::name::has_module_extension(name) {
+            return;
+        }
+        let Some(modname) = crate::name::path_to_modname(path) else {
+            return;
+        };
+        if let Some(&old) = self.by_name.get(&modname) {
+            let old_path = self.mods[old].path.clone();
+            if !self
+                .cfg
+                .new_wins(&self.opts.dirname, &old_path, path, &modname)
+            {
+                return;
+            }
+            self.mods[old] = self.new_mod(modname.clone(), path);
+            return;
+        }
+        let m = self.new_mod(modname.clone(), path);
+        self.by_name.insert(modname, self.mods.len());
+        self.mods.push(m);
+    }
+
+    fn new_mod(&self, name: Vec<u8>, path: &[u8]) -> Mod {
+        let dir = &self.opts.dirname;
+        let relpath =
+            (path.len() > dir.len() + 1 && path.starts_with(dir) && path[dir.len()] == b'/')
+                .then(|| path[dir.len() + 1..].to_vec());
+        let uncrelpath = relpath.as_ref().map(|r| {
+            // directory part + module name as written in the file name + ".ko"
+            let slash = r.iter().rposition(|&c| c == b'/').map_or(0, |i| i + 1);
+            let base = &r[slash..];
+            let stem_len = base.iter().position(|&c| c == b'.').unwrap_or(base.len());
+            let mut u = r[..slash + stem_len].to_vec();
+            u.extend_from_slice(b".ko");
+            u
+        });
+        Mod {
+            name,
+            path: path.to_vec(),
+            relpath,
+            uncrelpath,
+            ..Mod::default()
+        }
+    }
+
+    /// Explicit-files mode: add one module file (absolute path). Duplicate names fail.
+    pub fn add_file(&mut self, path: &[u8]) -> Result<(), String> {
+        if std::fs::metadata(os(path)).is_err() {
+            return Err(format!(
+                "could not create module {}: {}\n",
+                lossy(path),
+                strerror(crate::error::errno::ENOENT)
+            ));
+        }
+        let Some(modname) = crate::name::path_to_modname(path) else {
+            return Err(format!(
+                "could not create module {}: {}\n",
+                lossy(path),
+                strerror(2)
+            ));
+        };
+        if self.by_name.contains_key(&modname) {
+            self.log.push(diag(
+                Level::Err,
+                format!("hash_add_unique {}: {}\n", lossy(&modname), strerror(17)),
+            ));
+            return Err(format!(
+                "could not add module {}: {}\n",
+                lossy(path),
+                strerror(17)
+            ));
+        }
+        let m = self.new_mod(modname.clone(), path);
+        self.by_name.insert(modname, self.mods.len());
+        self.mods.push(m);
+        Ok(())
+    }
+
+    /// Order the module array: hash order of names, then `modules.order`.
+    pub fn build_array(&mut self) {
+        let mods = std::mem::take(&mut self.mods);
+        let names: Vec<&[u8]> = mods.iter().map(|m| m.name.as_slice()).collect();
+        let hashed = super::hash::iteration_order(&names, 512);
+        let mut arr: Vec<Mod> = Vec::with_capacity(mods.len());
+        let mut slots: Vec<Option<Mod>> = mods.into_iter().map(Some).collect();
+        for i in hashed {
+            if let Some(m) = slots[i].take() {
+                arr.push(m);
+            }
+        }
+        let dir = self.opts.dirname.clone();
+        let unc: Vec<Option<&[u8]>> = arr.iter().map(|m| m.uncrelpath.as_deref()).collect();
+        let (perm, log) = super::order::sort_order(os(&dir), &unc);
+        self.log.extend(log);
+        let mut slots: Vec<Option<Mod>> = arr.into_iter().map(Some).collect();
+        self.mods = perm.into_iter().filter_map(|i| slots[i].take()).collect();
+        self.by_name.clear();
+    }
+
+    /// Parse every module (in parallel), then resolve symbols, dependencies and the
+    /// topological order. Fails when there are dependency cycles (reported in the log).
+    pub fn load(&mut self) -> Result<(), Cycles> {
+        self.parse_all();
+        // exports, in array order (later owners replace earlier ones)
+        for i in 0..self.mods.len() {
+            let mut parsed = self.mods[i].parsed.take().unwrap_or_default();
+            self.log.append(&mut parsed.log);
+            let [a, s, w] = std::mem::take(&mut parsed.info);
+            self.mods[i].aliases = a;
+            self.mods[i].softdeps = s;
+            self.mods[i].weakdeps = w;
+            for (name, crc) in &parsed.exports {
+                self.symbol_add(name, false, *crc, Some(i));
+            }
+            self.mods[i].parsed = Some(parsed);
+        }
+        for i in 0..self.mods.len() {
+            let needs = self.mods[i].parsed.as_mut().and_then(|p| p.needs.take());
+            let Some(needs) = needs else { continue };
+            for (name, crc, weak) in needs {
+                let Some(sym) = self.symbol_find(&name).cloned() else {
+                    if self.opts.print_unknown && !weak {
+                        self.log.push(diag(
+                            Level::Warning,
+                            format!(
+                                "{} needs unknown symbol {}\n",
+                                lossy(&self.mods[i].path),
+                                lossy(&name)
+                            ),
+                        ));
+                    }
+                    continue;
+                };
+                if self.opts.check_symvers && sym.crc != crc && !weak && self.opts.print_unknown {
+                    self.log.push(diag(
+                        Level::Warning,
+                        format!(
+                            "{} disagrees about version of symbol {}\n",
+                            lossy(&self.mods[i].path),
+                            lossy(&name)
+                        ),
+                    ));
+                }
+                let Some(owner) = sym.owner else { continue };
+                if self.mods[i].deps.contains(&owner) {
+                    continue;
+                }
+                self.mods[i].deps.push(owner);
+                self.mods[owner].users += 1;
+                if self.opts.verbose {
+                    let mut line = self.mods[i].path.clone();
+                    line.extend_from_slice(b" needs \"");
+                    line.extend_from_slice(&self.symbol_display(&name));
+                    line.extend_from_slice(b"\": ");
+                    line.extend_from_slice(&self.mods[owner].path);
+                    line.push(b'\n');
+                    self.show.push(line);
+                }
+            }
+        }
+        for m in &mut self.mods {
+            m.parsed = None;
+        }
+        self.toposort()
+    }
+
+    fn symbol_display(&self, name: &[u8]) -> Vec<u8> {
+        // kmod prints the stored symbol's name (prefix and leading '.' stripped)
+        let n = name.strip_prefix(b".").unwrap_or(name);
+        self.strip_prefix(n).to_vec()
+    }
+
+    fn parse_all(&mut self) {
+        use rayon::prelude::*;
+        let results: Vec<Parsed> = self
+            .mods
+            .par_iter()
+            .map(|m| parse_module(&m.path))
+            .collect();
+        for (m, p) in self.mods.iter_mut().zip(results) {
+            m.parsed = Some(p);
+        }
+    }
+
+    fn toposort(&mut self) -> Result<(), Cycles> {
+        let n = self.mods.len();
+        let mut users: Vec<u32> = self.mods.iter().map(|m| m.users).collect();
+        let mut stack: Vec<usize> = (0..n).filter(|&i| users[i] == 0).collect();
+        let mut sorted = 0;
+        while let Some(src) = stack.pop() {
+            self.mods[src].dep_sort_idx = sorted;
+            sorted += 1;
+            for k in 0..self.mods[src].deps.len() {
+                let dst = self.mods[src].deps[k];
+                users[dst] -= 1;
+                if users[dst] == 0 {
+                    stack.push(dst);
+                }
+            }
+        }
+        if sorted < n {
+            self.report_cycles(&users);
+            return Err(Cycles);
+        }
+        let keys: Vec<usize> = self.mods.iter().map(|m| m.dep_sort_idx).collect();
+        for m in &mut self.mods {
+            m.deps.sort_by_key(|&d| keys[d]);
+        }
+        Ok(())
+    }
+
+    fn report_cycles(&mut self, users: &[u32]) {
+        let mut roots: Vec<usize> = (0..self.mods.len()).filter(|&i| users[i] > 0).collect();
+        let mut visited = vec![false; self.mods.len()];
+        let mut loop_set: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
+        // vertices: (module, parent vertex)
+        while !roots.is_empty() {
+            let root = roots.remove(0);
+            let mut vertices: Vec<(usize, Option<usize>)> = vec![(root, None)];
+            let mut stack: Vec<usize> = vec![0];
+            while let Some(v) = stack.pop() {
+                let m = vertices[v].0;
+                if visited[m] && m == root {
+                    // the path from the root to here, root first
+                    let mut chain = Vec::new();
+                    let mut p = vertices[v].1;
+                    while let Some(pv) = p {
+                        chain.push(vertices[pv].0);
+                        p = vertices[pv].1;
+                    }
+                    chain.reverse();
+                    let mut text = Vec::new();
+                    for &c in &chain {
+                        loop_set.insert(self.mods[c].name.clone());
+                        text.extend_from_slice(&self.mods[c].name);
+                        text.extend_from_slice(b" -> ");
+                        roots.retain(|&r| r != c);
+                    }
+                    text.extend_from_slice(&self.mods[m].name);
+                    self.log.push(diag(
+                        Level::Err,
+                        format!("Cycle detected: {}\n", lossy(&text)),
+                    ));
+                    continue;
+                }
+                visited[m] = true;
+                if self.mods[m].deps.is_empty() {
+                    roots.retain(|&r| r != m);
+                    continue;
+                }
+                for k in 0..self.mods[m].deps.len() {
+                    let d = self.mods[m].deps[k];
+                    vertices.push((d, Some(v)));
+                    stack.push(vertices.len() - 1);
+                }
+            }
+        }
+        self.log.push(diag(
+            Level::Err,
+            format!("Found {} modules in dependency cycles!\n", loop_set.len()),
+        ));
+    }
+
+    /// All dependencies of module `i` (transitive), by ascending topological number.
+    #[must_use]
+    pub fn all_deps(&self, i: usize) -> Vec<usize> {
+        let mut out: Vec<usize> = Vec::new();
+        let mut seen = vec![false; self.mods.len()];
+        self.fill_deps(i, &mut out, &mut seen);
+        out.sort_by_key(|&d| self.mods[d].dep_sort_idx);
+        out
+    }
+
+    fn fill_deps(&self, i: usize, out: &mut Vec<usize>, seen: &mut [bool]) {
+        for &d in &self.mods[i].deps {
+            if seen[d] {
+                continue;
+            }
+            seen[d] = true;
+            out.push(d);
+            self.fill_deps(d, out, seen);
+        }
+    }
+}
+
+fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    data.split_inclusive(|&c| c == b'\n')
+}
+
+fn parse_hex(s: &[u8]) -> Option<u64> {
+    let t = std::str::from_utf8(s).ok()?;
+    let t = t.trim_start();
+    let t = t
+        .strip_prefix("0x")
+        .or_else(|| t.strip_prefix("0X"))
+        .unwrap_or(t);
+    if t.is_empty() {
+        return Some(0);
+    }
+    u64::from_str_radix(t, 16).ok()
+}
+
+/// Parse one module file the way depmod uses it: exports (`failed to load symbols`
+/// on error), `.modinfo` aliases/softdeps/weakdeps, needed symbols. Decompression
+/// errors are logged once per read, as kmod (which retries) does: three times.
+fn parse_module(path: &[u8]) -> Parsed {
+    let mut p = Parsed::default();
+    let image = ModuleFile::open(os(path)).and_then(|f| f.load());
+    let image = match image {
+        Ok(i) => i,
+        Err(e) => {
+            let dlog = e.libkmod_log().map(|(_, m)| m.to_string());
+            let push_d = |p: &mut Parsed| {
+                if let Some(m) = &dlog {
+                    p.log.push(diag(Level::Err, format!("{m}\n")));
+                }
+            };
+            push_d(&mut p);
+            p.log.push(diag(
+                Level::Err,
+                format!(
+                    "failed to load symbols from {}: {}\n",
+                    lossy(path),
+                    e.strerror()
+                ),
+            ));
+            push_d(&mut p);
+            push_d(&mut p);
+            return p;
+        }
+    };
+    let elf = match ModuleElf::parse(&image) {
+        Ok(e) => e,
+        Err(e) => {
+            p.log.push(diag(
+                Level::Err,
+                format!(
+                    "failed to load symbols from {}: {}\n",
+                    lossy(path),
+                    strerror(e.errno)
+                ),
+            ));
+            return p;
+        }
+    };
+    match elf.exported_symbols() {
+        Ok(v) => p.exports = v.iter().map(|s| (s.name.to_vec(), s.crc)).collect(),
+        Err(e) if e.errno == crate::error::errno::ENODATA => {}
+        Err(e) => p.log.push(diag(
+            Level::Err,
+            format!(
+                "failed to load symbols from {}: {}\n",
+                lossy(path),
+                strerror(e.errno)
+            ),
+        )),
+    }
+    if let Ok(strings) = elf.modinfo_strings() {
+        for s in strings {
+            let (k, v) = match s.iter().position(|&c| c == b'=') {
+                Some(i) => (&s[..i], &s[i + 1..]),
+                None => (s, &b""[..]),
+            };
+            match k {
+                b"alias" => p.info_push(0, v),
+                b"softdep" => p.info_push(1, v),
+                b"weakdep" => p.info_push(2, v),
+                _ => {}
+            }
+        }
+    }
+    if let Ok(needs) = elf.dependency_symbols() {
+        p.needs = Some(
+            needs
+                .iter()
+                .map(|s| (s.name.to_vec(), s.crc, s.bind == Bind::Weak))
+                .collect(),
+        );
+    }
+    p
+}
+
+impl Parsed {
+    fn info_push(&mut self, kind: usize, v: &[u8]) {
+        self.info[kind].push(v.to_vec());
+    }
+}
+
+/// An error reading a module (kept for API symmetry with other readers).
+pub type ParseError = Error;

@@ -1,0 +1,611 @@
+//! The one table of depmod's output files, in the order kmod writes them, and the
+//! atomic writer.
+//!
+//! | file | content |
+//! |---|---|
+//! | `modules.dep` | `<path>:` then ` <dep>` per dependency (transitive, topological order) |
+//! | `modules.dep.bin` | index: module name → the `modules.dep` line, priority = array index |
+//! | `modules.alias` | `alias <raw alias> <module>` |
+//! | `modules.alias.bin` | normalised alias → module |
+//! | `modules.softdep` | `softdep <module> <raw value>` |
+//! | `modules.weakdep` | `weakdep <module> <raw value>` |
+//! | `modules.symbols` | `alias symbol:<name> <owner>` in kmod's hash order |
+//! | `modules.symbols.bin` | `symbol:<name>` → owner |
+//! | `modules.builtin.bin` | from `modules.builtin` (0 bytes if that is missing) |
+//! | `modules.builtin.alias.bin` | from `modules.builtin.modinfo` (0 bytes if missing) |
+//! | `modules.devname` | `<module> <devname> <c|b><major>:<minor>` |
+//!
+//! Each file is written to `<name>.<pid>.<usec>.<sec>` in the output directory
+//! (created `O_EXCL`, mode 0644), flushed, then renamed over the final name, so a
+//! reader sees either the old file or the complete new one, never a partial file.
+
+use super::build::Depmod;
+use super::config::{Diagnostic, Level};
+use crate::index::IndexBuilder;
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// Why writing an output failed.
+#[derive(Debug)]
+pub enum OutputError {
+    /// An I/O error.
+    Io(io::Error),
+    /// A fatal condition with kmod's CRIT message (e.g. a non-ASCII index key).
+    Fatal(String),
+}
+
+impl From<io::Error> for OutputError {
+    fn from(e: io::Error) -> Self {
+        OutputError::Io(e)
+    }
+}
+
+type WriteFn = fn(&Depmod, &mut dyn Write, &mut Vec<Diagnostic>) -> Result<(), OutputError>;
+
+/// One output file.
+pub struct Output {
+    /// File name.
+    pub name: &'static str,
+    /// Binary index (skipped by `depmod -n`).
+    pub binary: bool,
+    /// Its writer.
+    pub write: WriteFn,
+}
+
+/// Every output, in kmod's order.
+pub const OUTPUTS: &[Output] = &[
+    Output {
+        name: "modules.dep",
+        binary: false,
+        write: deps,
+    },
+    Output {
+        name: "modules.dep.bin",
+        binary: true,
+        write: deps_bin,
+    },
+    Output {
+        name: "modules.alias",
+        binary: false,
+        write: aliases,
+    },
+    Output {
+        name: "modules.alias.bin",
+        binary: true,
+        write: aliases_bin,
+    },
+    Output {
+        name: "modules.softdep",
+        binary: false,
+        write: softdeps,
+    },
+    Output {
+        name: "modules.weakdep",
+        binary: false,
+        write: weakdeps,
+    },
+    Output {
+        name: "modules.symbols",
+        binary: false,
+        write: symbols,
+    },
+    Output {
+        name: "modules.symbols.bin",
+        binary: true,
+        write: symbols_bin,
+    },
+    Output {
+        name: "modules.builtin.bin",
+        binary: true,
+        write: builtin_bin,
+    },
+    Output {
+        name: "modules.builtin.alias.bin",
+        binary: true,
+        write: builtin_alias_bin,
+    },
+    Output {
+        name: "modules.devname",
+        binary: false,
+        write: devname,
+    },
+];
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn dep_line(d: &Depmod, i: usize) -> Vec<u8> {
+    let m = &d.mods[i];
+    let mut line = m.dep_path().to_vec();
+    line.push(b':');
+    for dep in d.all_deps(i) {
+        line.push(b' ');
+        line.extend_from_slice(d.mods[dep].dep_path());
+    }
+    line
+}
+
+fn deps(d: &Depmod, out: &mut dyn Write, _: &mut Vec<Diagnostic>) -> Result<(), OutputError> {
+    for i in 0..d.mods.len() {
+        let mut line = dep_line(d, i);
+        line.push(b'\n');
+        out.write_all(&line)?;
+    }
+    Ok(())
+}
+
+fn insert(
+    idx: &mut IndexBuilder,
+    key: &[u8],
+    value: &[u8],
+    prio: u32,
+) -> Result<bool, OutputError> {
+    for s in [key, value] {
+        if let Some(c) = crate::index::first_non_ascii(s) {
+            return Err(OutputError::Fatal(format!(
+                "Module index: bad character '{}'=0x{:x} - only 7-bit ASCII is supported:\n{}\n",
+                char::from(c),
+                c,
+                lossy(s)
+            )));
+        }
+    }
+    idx.insert(key, value, prio)
+        .map_err(|e| OutputError::Fatal(format!("Module index: {e:?}\n")))
+}
+
+fn finish(idx: &IndexBuilder, out: &mut dyn Write) -> Result<(), OutputError> {
+    let bytes = idx
+        .to_bytes()
+        .map_err(|e| OutputError::Fatal(format!("Module index: {e:?}\n")))?;
+    out.write_all(&bytes)?;
+    Ok(())
+}
+
+fn prio(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
+}
+
+fn deps_bin(d: &Depmod, out: &mut dyn Write, log: &mut Vec<Diagnostic>) -> Result<(), OutputError> {
+    let mut idx = IndexBuilder::new();
+    for (i, m) in d.mods.iter().enumerate() {
+        let line = dep_line(d, i);
+        if insert(&mut idx, &m.name, &line, prio(i))? && d.opts.warn_dups {
+            log.push(Diagnostic {
+                level: Level::Warning,
+                message: format!("duplicate module deps:\n{}\n", lossy(&line)),
+            });
+        }
+    }
+    finish(&idx, out)
+}
+
+fn aliases(d: &Depmod, out: &mut dyn Write, _: &mut Vec<Diagnostic>) -> Result<(), OutputError> {
+    out.write_all(b"# Aliases extracted from modules themselves.\n")?;
+    for m in &d.mods {
+        for a in &m.aliases {
+            let mut line = b"alias ".to_vec();
+            line.extend_from_slice(a);
+            line.push(b' ');
+            line.extend_from_slice(&m.name);
+            line.push(b'\n');
+            out.write_all(&line)?;
+        }
+    }
+    Ok(())
+}
+
+fn aliases_bin(
+    d: &Depmod,
+    out: &mut dyn Write,
+    log: &mut Vec<Diagnostic>,
+) -> Result<(), OutputError> {
+    let mut idx = IndexBuilder::new();
+    for (i, m) in d.mods.iter().enumerate() {
+        for a in &m.aliases {
+            let Some(alias) = crate::name::alias_normalize(a) else {
+                log.push(Diagnostic {
+                    level: Level::Warning,
+                    message: format!("Unmatched bracket in {}\n", lossy(a)),
+                });
+                continue;
+            };
+            if insert(&mut idx, &alias, &m.name, prio(i))? && d.opts.warn_dups {
+                log.push(Diagnostic {
+                    level: Level::Warning,
+                    message: format!(
+                        "duplicate module alias:\n{} {}\n",
+                        lossy(&alias),
+                        lossy(&m.name)
+                    ),
+                });
+            }
+        }
+    }
+    finish(&idx, out)
+}
+
+fn dep_list(
+    d: &Depmod,
+    out: &mut dyn Write,
+    header: &[u8],
+    word: &[u8],
+    pick: fn(&super::build::Mod) -> &Vec<Vec<u8>>,
+) -> Result<(), OutputError> {
+    out.write_all(header)?;
+    for m in &d.mods {
+        for v in pick(m) {
+            let mut line = word.to_vec();
+            line.push(b' ');
+            line.extend_from_slice(&m.name);
+            line.push(b' ');
+            line.extend_from_slice(v);
+            line.push(b'\n');
+            out.write_all(&line)?;
+        }
+    }
+    Ok(())
+}
+
+fn softdeps(d: &Depmod, out: &mut dyn Write, _: &mut Vec<Diagnostic>) -> Result<(), OutputError> {
+    dep_list(
+        d,
+        out,
+        b"# Soft dependencies extracted from modules themselves.\n",
+        b"softdep",
+        |m| &m.softdeps,
+    )
+}
+
+fn weakdeps(d: &Depmod, out: &mut dyn Write, _: &mut Vec<Diagnostic>) -> Result<(), OutputError> {
+    dep_list(
+        d,
+        out,
+        b"# Weak dependencies extracted from modules themselves.\n",
+        b"weakdep",
+        |m| &m.weakdeps,
+    )
+}
+
+/// Module-owned symbols in kmod's 2048-bucket hash order: (name, owner index).
+fn owned_symbols(d: &Depmod) -> Vec<(&[u8], usize)> {
+    let owned: Vec<(&[u8], usize)> = d
+        .symbols
+        .iter()
+        .filter_map(|(k, s)| s.owner.map(|o| (k.as_slice(), o)))
+        .collect();
+    let names: Vec<&[u8]> = owned.iter().map(|(k, _)| *k).collect();
+    super::hash::iteration_order(&names, 2048)
+        .into_iter()
+        .map(|i| owned[i])
+        .collect()
+}
+
+fn symbols(d: &Depmod, out: &mut dyn Write, _: &mut Vec<Diagnostic>) -> Result<(), OutputError> {
+    out.write_all(b"# Aliases for symbols, used by symbol_request().\n")?;
+    for (name, owner) in owned_symbols(d) {
+        let mut line = b"alias symbol:".to_vec();
+        line.extend_from_slice(name);
+        line.push(b' ');
+        line.extend_from_slice(&d.mods[owner].name);
+        line.push(b'\n');
+        out.write_all(&line)?;
+    }
+    Ok(())
+}
+
+fn symbols_bin(
+    d: &Depmod,
+    out: &mut dyn Write,
+    log: &mut Vec<Diagnostic>,
+) -> Result<(), OutputError> {
+    let mut idx = IndexBuilder::new();
+    for (name, owner) in owned_symbols(d) {
+        let mut key = b"symbol:".to_vec();
+        key.extend_from_slice(name);
+        let oname = &d.mods[owner].name;
+        if insert(&mut idx, &key, oname, prio(owner))? && d.opts.warn_dups {
+            log.push(Diagnostic {
+                level: Level::Warning,
+                message: format!("duplicate module syms:\n{} {}\n", lossy(&key), lossy(oname)),
+            });
+        }
+    }
+    finish(&idx, out)
+}
+
+/// Read `<dirname>/<file>`, or log kmod's warning and return None (→ 0-byte output).
+fn read_input(d: &Depmod, file: &str, log: &mut Vec<Diagnostic>) -> Option<Vec<u8>> {
+    let dir = Path::new(std::ffi::OsStr::from_bytes(&d.opts.dirname));
+    match std::fs::read(dir.join(file)) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let errno = e.raw_os_error().unwrap_or(2);
+            log.push(Diagnostic {
+                level: Level::Warning,
+                message: format!(
+                    "could not open {file} at {}: {}\n",
+                    lossy(&d.opts.dirname),
+                    crate::error::strerror(errno)
+                ),
+            });
+            None
+        }
+    }
+}
+
+fn builtin_bin(
+    d: &Depmod,
+    out: &mut dyn Write,
+    log: &mut Vec<Diagnostic>,
+) -> Result<(), OutputError> {
+    let Some(data) = read_input(d, "modules.builtin", log) else {
+        return Ok(());
+    };
+    let mut idx = IndexBuilder::new();
+    for line in data.split_inclusive(|&c| c == b'\n') {
+        if !line.first().is_some_and(u8::is_ascii_alphabetic) {
+            log.push(Diagnostic {
+                level: Level::Err,
+                message: format!("Invalid modules.builtin line: {}\n", lossy(line)),
+            });
+            continue;
+        }
+        let name = crate::name::path_to_modname(line).unwrap_or_default();
+        insert(&mut idx, &name, b"", 0)?;
+    }
+    finish(&idx, out)
+}
+
+/// kmod's `flush_stream_to`: read up to `end`; the text if `end` was found, else
+/// empty (stopping at NUL or EOF).
+fn read_to<'a>(data: &'a [u8], pos: &mut usize, end: u8) -> &'a [u8] {
+    let start = *pos;
+    while *pos < data.len() {
+        let c = data[*pos];
+        *pos += 1;
+        if c == end {
+            return &data[start..*pos - 1];
+        }
+        if c == 0 {
+            return &[];
+        }
+    }
+    &[]
+}
+
+fn builtin_alias_bin(
+    d: &Depmod,
+    out: &mut dyn Write,
+    log: &mut Vec<Diagnostic>,
+) -> Result<(), OutputError> {
+    let Some(data) = read_input(d, "modules.builtin.modinfo", log) else {
+        return Ok(());
+    };
+    let mut idx = IndexBuilder::new();
+    let mut pos = 0;
+    while pos < data.len() {
+        let modname = read_to(&data, &mut pos, b'.');
+        if modname.is_empty() {
+            continue;
+        }
+        let key = read_to(&data, &mut pos, b'=');
+        if key != b"alias" {
+            let _ = read_to(&data, &mut pos, 0);
+            continue;
+        }
+        let value = read_to(&data, &mut pos, 0);
+        if value.is_empty() {
+            continue;
+        }
+        let Some(alias) = crate::name::alias_normalize(value) else {
+            log.push(Diagnostic {
+                level: Level::Warning,
+                message: format!("Unmatched bracket in {}\n", lossy(value)),
+            });
+            continue;
+        };
+        insert(&mut idx, &alias, modname, 0)?;
+    }
+    finish(&idx, out)
+}
+
+/// `sscanf(s, "<prefix>%u-%u")` == 2.
+fn major_minor(s: &[u8], prefix: &[u8]) -> Option<(u32, u32)> {
+    fn num(s: &[u8], pos: &mut usize) -> Option<u32> {
+        while *pos < s.len() && s[*pos].is_ascii_whitespace() {
+            *pos += 1;
+        }
+        let neg = match s.get(*pos) {
+            Some(b'-') => {
+                *pos += 1;
+                true
+            }
+            Some(b'+') => {
+                *pos += 1;
+                false
+            }
+            _ => false,
+        };
+        let start = *pos;
+        let mut v: u64 = 0;
+        while *pos < s.len() && s[*pos].is_ascii_digit() {
+            v = v
+                .saturating_mul(10)
+                .saturating_add(u64::from(s[*pos] - b'0'));
+            *pos += 1;
+        }
+        if *pos == start {
+            return None;
+        }
+        let v = u32::try_from(v).unwrap_or(u32::MAX);
+        Some(if neg { v.wrapping_neg() } else { v })
+    }
+    let rest = s.strip_prefix(prefix)?;
+    let mut pos = 0;
+    let a = num(rest, &mut pos)?;
+    if rest.get(pos) != Some(&b'-') {
+        return None;
+    }
+    pos += 1;
+    let b = num(rest, &mut pos)?;
+    Some((a, b))
+}
+
+fn devname(d: &Depmod, out: &mut dyn Write, log: &mut Vec<Diagnostic>) -> Result<(), OutputError> {
+    let mut empty = true;
+    for m in &d.mods {
+        let mut devname: Option<&[u8]> = None;
+        let mut dev: Option<(u8, u32, u32)> = None;
+        for a in &m.aliases {
+            if let Some(n) = a.strip_prefix(b"devname:") {
+                devname = Some(n);
+            } else if let Some((ma, mi)) = major_minor(a, b"char-major-") {
+                dev = Some((b'c', ma, mi));
+            } else if let Some((ma, mi)) = major_minor(a, b"block-major-") {
+                dev = Some((b'b', ma, mi));
+            }
+            if dev.is_some() && devname.is_some() {
+                break;
+            }
+        }
+        let Some(name) = devname else { continue };
+        match dev {
+            Some((t, ma, mi)) => {
+                if empty {
+                    out.write_all(b"# Device nodes to trigger on-demand module loading.\n")?;
+                    empty = false;
+                }
+                let mut line = m.name.clone();
+                line.push(b' ');
+                line.extend_from_slice(name);
+                line.push(b' ');
+                line.push(t);
+                line.extend_from_slice(format!("{ma}:{mi}\n").as_bytes());
+                out.write_all(&line)?;
+            }
+            None => log.push(Diagnostic {
+                level: Level::Err,
+                message: format!(
+                    "Module '{}' has devname ({}) but lacks major and minor information. Ignoring.\n",
+                    lossy(&m.name),
+                    lossy(name)
+                ),
+            }),
+        }
+    }
+    Ok(())
+}
+
+/// `depmod -n`: the text outputs, concatenated, to `out`.
+pub fn write_stdout(
+    d: &Depmod,
+    out: &mut dyn Write,
+    log: &mut Vec<Diagnostic>,
+) -> Result<(), OutputError> {
+    for o in OUTPUTS.iter().filter(|o| !o.binary) {
+        (o.write)(d, out, log)?;
+    }
+    Ok(())
+}
+
+/// Write every output atomically into `outdir` (created with mode 0755 if missing).
+/// Messages are appended to `log`; a fatal one is returned as the error text.
+pub fn write_files(d: &Depmod, outdir: &Path, log: &mut Vec<Diagnostic>) -> Result<(), String> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Err(e) = std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(outdir)
+    {
+        return Err(format!(
+            "could not create directory {}: {}\n",
+            outdir.display(),
+            crate::error::strerror(e.raw_os_error().unwrap_or(5))
+        ));
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let pid = std::process::id();
+    for o in OUTPUTS {
+        let tmp_name = format!(
+            "{}.{}.{}.{}",
+            o.name,
+            pid,
+            now.subsec_micros(),
+            now.as_secs()
+        );
+        let tmp = outdir.join(&tmp_name);
+        let file = match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&tmp)
+        {
+            Ok(f) => f,
+            Err(e) => {
+                log.push(Diagnostic {
+                    level: Level::Err,
+                    message: format!(
+                        "openat({}, {}, 301, 644): {}\n",
+                        outdir.display(),
+                        tmp_name,
+                        crate::error::strerror(e.raw_os_error().unwrap_or(5))
+                    ),
+                });
+                continue;
+            }
+        };
+        let mut w = io::BufWriter::with_capacity(256 * 1024, file);
+        let r = (o.write)(d, &mut w, log);
+        let flushed = w.flush();
+        drop(w);
+        match r {
+            Err(OutputError::Fatal(msg)) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(msg);
+            }
+            Err(OutputError::Io(e)) => {
+                let _ = std::fs::remove_file(&tmp);
+                log.push(Diagnostic {
+                    level: Level::Err,
+                    message: format!(
+                        "Could not write index '{}': {}\n",
+                        o.name,
+                        crate::error::strerror(e.raw_os_error().unwrap_or(5))
+                    ),
+                });
+                return Err(String::new());
+            }
+            Ok(()) => {}
+        }
+        if let Err(e) = flushed {
+            // never rename a partial file over a good one
+            let _ = std::fs::remove_file(&tmp);
+            log.push(Diagnostic {
+                level: Level::Err,
+                message: format!(
+                    "Could not create index '{}'. Output is truncated: {}\n",
+                    o.name,
+                    crate::error::strerror(e.raw_os_error().unwrap_or(28))
+                ),
+            });
+            return Err(String::new());
+        }
+        if let Err(e) = std::fs::rename(&tmp, outdir.join(o.name)) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(format!(
+                "renameat({}, {}, {}, {}): {}\n",
+                outdir.display(),
+                tmp_name,
+                outdir.display(),
+                o.name,
+                crate::error::strerror(e.raw_os_error().unwrap_or(5))
+            ));
+        }
+    }
+    Ok(())
+}
