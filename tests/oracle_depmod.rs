@@ -141,9 +141,33 @@ impl Rec<'_> {
         r
     }
 
+    /// Record a snapshot of `dir`. Temporary files (see `is_depmod_temp_name`) are
+    /// left out and removed: after a fatal error kmod leaves one behind (it exits
+    /// in the middle of writing), which is no contract; after a successful run there
+    /// must be none (a note lists them).
     fn snap(&mut self, label: &str, dir: &Path) {
-        self.log
-            .push((format!("snapshot {label}"), Item::Snap(snapshot(dir))));
+        let mut s = snapshot(dir);
+        let temps: Vec<String> = s
+            .keys()
+            .filter(|k| is_depmod_temp_name(k.rsplit('/').next().unwrap()))
+            .cloned()
+            .collect();
+        for t in &temps {
+            s.remove(t);
+            let _ = std::fs::remove_file(dir.join(t));
+        }
+        let last_ok = self.log.iter().rev().find_map(|(_, i)| match i {
+            Item::Run(r) => Some(r.status == Some(0)),
+            _ => None,
+        });
+        if last_ok == Some(true) {
+            let n = temps.len();
+            self.log.push((
+                format!("temporary files left in {label} after a successful run"),
+                Item::Note(format!("{n}: {temps:?}")),
+            ));
+        }
+        self.log.push((format!("snapshot {label}"), Item::Snap(s)));
     }
 
     fn note(&mut self, label: &str, s: String) {
@@ -604,6 +628,11 @@ fn oracle_depmod_zstd_and_gzip_trees() {
     );
     harness.finish("the gzip expectation (checked on zstd)");
 
+    if std::env::var_os("KMOD_RS_DEPMOD_UNDER_TEST").is_some() {
+        eprintln!("gzip tree skipped: the depmod under test is not ours (no kmod reads .ko.gz)");
+        d.finish("depmod on compressed trees");
+        return;
+    }
     let ugz = record(&o, Side::Ours, &work, &script(&gbase));
     compare_logs(
         &mut d,
@@ -1145,6 +1174,7 @@ fn oracle_depmod_broken_modules() {
             "non-ASCII alias: files replaced",
             rewritten(&before, &output_inodes(&dir)),
         );
+        r.snap("non-ASCII alias", &dir);
         replace_file(&lp, lb);
         // a dangling link: kmod names the directory's file descriptor in its message
         std::os::unix::fs::symlink("nowhere.ko", bad.join("dangling.ko")).unwrap();

@@ -274,6 +274,99 @@ impl<'a> ModuleElf<'a> {
         Ok(elf)
     }
 
+    /// For reading only what is needed: the (offset, size) of the section header
+    /// table, from the first bytes of a file (its ELF header). None if the header is
+    /// not usable (the full parse then reports why).
+    #[must_use]
+    pub fn section_table_range(head: &[u8]) -> Option<(u64, u64)> {
+        if head.len() <= 16 || !head.starts_with(b"\x7fELF") {
+            return None;
+        }
+        let is64 = match head[4] {
+            1 => false,
+            2 => true,
+            _ => return None,
+        };
+        let endian = match head[5] {
+            1 => Endianness::Little,
+            2 => Endianness::Big,
+            _ => return None,
+        };
+        let (shoff, shnum, shentsize, _, _) = if is64 {
+            C64::header(head, endian)
+        } else {
+            C32::header(head, endian)
+        }?;
+        Some((shoff, u64::from(shnum) * u64::from(shentsize)))
+    }
+
+    /// The (offset, size) of the section-name table, once the ELF header and the
+    /// section header table are readable.
+    #[must_use]
+    pub fn name_table_range(data: &[u8]) -> Option<(u64, u64)> {
+        let is64 = data.get(4) == Some(&2);
+        let endian = if data.get(5) == Some(&2) {
+            Endianness::Big
+        } else {
+            Endianness::Little
+        };
+        let (shoff, shnum, _, shstrndx, _) = if is64 {
+            C64::header(data, endian)
+        } else {
+            C32::header(data, endian)
+        }?;
+        if shstrndx == SHN_UNDEF || shstrndx >= shnum {
+            return None;
+        }
+        let size = if is64 {
+            C64::shdr_size()
+        } else {
+            C32::shdr_size()
+        };
+        let hdr = range(data, shoff + u64::from(shstrndx) * size, size)?;
+        let (_, off, sz, _) = if is64 {
+            C64::section(hdr, endian)
+        } else {
+            C32::section(hdr, endian)
+        }?;
+        Some((off, sz))
+    }
+
+    /// Every usable section: (index, name, offset, size).
+    #[must_use]
+    pub fn sections(&self) -> Vec<(u16, &'a [u8], u64, u64)> {
+        (1..self.shnum)
+            .filter_map(|i| self.section_info(i).map(|(n, o, s)| (i, n, o, s)))
+            .collect()
+    }
+
+    /// The (offset, size) of the sections that hold the CRCs of `__crc_*` symbols
+    /// (those not absolute), which [`ModuleElf::exported_symbols`] reads.
+    #[must_use]
+    pub fn crc_section_ranges(&self) -> Vec<(u64, u64)> {
+        let Some((sym_off, count, strtab, symlen)) = self.symtab() else {
+            return Vec::new();
+        };
+        let mut idx: Vec<u16> = Vec::new();
+        for i in 1..count {
+            let Some((name_off, _, _, shndx)) = self.sym_at(sym_off, symlen, i) else {
+                break;
+            };
+            if shndx == SHN_ABS || shndx == SHN_UNDEF || idx.contains(&shndx) {
+                continue;
+            }
+            if strtab
+                .get(name_off as usize..)
+                .is_some_and(|n| n.starts_with(b"__crc_"))
+            {
+                idx.push(shndx);
+            }
+        }
+        idx.into_iter()
+            .filter_map(|i| self.section_info(i).map(|(_, o, s)| (o, s)))
+            .collect()
+    }
+
     /// Is this an ELFCLASS64 image?
     #[must_use]
     pub fn is_64bit(&self) -> bool {

@@ -396,3 +396,24 @@ pub fn modname_of(path: &str) -> String {
     let base = path.rsplit('/').next().unwrap_or(path);
     base.split('.').next().unwrap_or(base).replace('-', "_")
 }
+
+/// Whether `name` (a file name in depmod's output directory) looks like a temporary
+/// file depmod writes before renaming it: kmod 34's `<output>.<pid>.<usec>.<sec>`,
+/// kmod master's `tmpfileXXXXXX`, or a hidden file. Never a name a reader opens.
+pub fn is_depmod_temp_name(name: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+    if name.starts_with('.') {
+        return true;
+    }
+    if let Some(rest) = name.strip_prefix("tmpfile") {
+        return rest.len() == 6 && rest.bytes().all(|c| c.is_ascii_alphanumeric());
+    }
+    DEPMOD_OUTPUTS.iter().any(|o| {
+        name.strip_prefix(o)
+            .and_then(|r| r.strip_prefix('.'))
+            .is_some_and(|r| {
+                let parts: Vec<&str> = r.split('.').collect();
+                parts.len() == 3 && parts.iter().all(|p| digits(p))
+            })
+    })
+}

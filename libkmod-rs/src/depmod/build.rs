@@ -13,6 +13,7 @@ use crate::elf::{Bind, ModuleElf};
 use crate::error::{Error, strerror};
 use crate::file::ModuleFile;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -101,14 +102,41 @@ pub struct Depmod {
     /// The module array (after [`Depmod::build_array`]).
     pub mods: Vec<Mod>,
     /// Modules by name while scanning.
-    by_name: HashMap<Vec<u8>, usize>,
+    by_name: HashMap<Vec<u8>, usize, FastHash>,
     /// Symbols by name.
-    pub symbols: HashMap<Vec<u8>, Symbol>,
+    pub symbols: HashMap<Vec<u8>, Symbol, FastHash>,
     /// Messages in the order kmod prints them.
     pub log: Vec<Diagnostic>,
     /// Lines for stdout (`-v` "needs" lines).
     pub show: Vec<Vec<u8>>,
+    /// Each module's `modules.dep` line (computed once, used by two outputs).
+    dep_lines: std::sync::OnceLock<Vec<Vec<u8>>>,
 }
+
+/// A fast non-cryptographic hasher (FxHash's mixing) for symbol and module tables:
+/// keys come from local files, so flooding resistance is not needed.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Fx(u64);
+
+impl Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// `BuildHasher` for [`Fx`].
+pub type FastHash = BuildHasherDefault<Fx>;
 
 fn diag(level: Level, message: String) -> Diagnostic {
     Diagnostic { level, message }
@@ -597,22 +625,41 @@ impl Depmod {
     /// All dependencies of module `i` (transitive), by ascending topological number.
     #[must_use]
     pub fn all_deps(&self, i: usize) -> Vec<usize> {
+        let mut stamp = vec![usize::MAX; self.mods.len()];
+        self.all_deps_stamped(i, &mut stamp)
+    }
+
+    fn all_deps_stamped(&self, i: usize, stamp: &mut [usize]) -> Vec<usize> {
         let mut out: Vec<usize> = Vec::new();
-        let mut seen = vec![false; self.mods.len()];
-        self.fill_deps(i, &mut out, &mut seen);
+        let mut stack: Vec<usize> = self.mods[i].deps.iter().rev().copied().collect();
+        while let Some(d) = stack.pop() {
+            if stamp[d] == i {
+                continue;
+            }
+            stamp[d] = i;
+            out.push(d);
+            stack.extend(self.mods[d].deps.iter().rev().copied());
+        }
         out.sort_by_key(|&d| self.mods[d].dep_sort_idx);
         out
     }
 
-    fn fill_deps(&self, i: usize, out: &mut Vec<usize>, seen: &mut [bool]) {
-        for &d in &self.mods[i].deps {
-            if seen[d] {
-                continue;
-            }
-            seen[d] = true;
-            out.push(d);
-            self.fill_deps(d, out, seen);
-        }
+    /// Every module's `modules.dep` line (without the newline), in array order.
+    pub fn dep_lines(&self) -> &[Vec<u8>] {
+        self.dep_lines.get_or_init(|| {
+            let mut stamp = vec![usize::MAX; self.mods.len()];
+            (0..self.mods.len())
+                .map(|i| {
+                    let mut line = self.mods[i].dep_path().to_vec();
+                    line.push(b':');
+                    for d in self.all_deps_stamped(i, &mut stamp) {
+                        line.push(b' ');
+                        line.extend_from_slice(self.mods[d].dep_path());
+                    }
+                    line
+                })
+                .collect()
+        })
     }
 }
 
@@ -637,10 +684,95 @@ fn parse_hex(s: &[u8]) -> Option<u64> {
 /// on error), `.modinfo` aliases/softdeps/weakdeps, needed symbols. Decompression
 /// errors are logged once per read, as kmod (which retries) does: three times.
 fn parse_module(path: &[u8]) -> Parsed {
+    SPARSE.with(|buf| parse_module_with(path, &mut buf.borrow_mut()))
+}
+
+thread_local! {
+    /// A per-thread buffer plain modules are read into (reused: no mmap/munmap).
+    static SPARSE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Sections depmod reads.
+const NEEDED: [&[u8]; 5] = [
+    b"__ksymtab_strings",
+    b".modinfo",
+    b".strtab",
+    b".symtab",
+    b"__versions",
+];
+
+/// Read into `buf` (as long as the file) only the parts of a plain module depmod
+/// looks at: ELF header, section headers and names, the sections it reads, and the
+/// sections holding export CRCs. The rest stays stale or zero and is never read.
+fn read_sparse(file: &std::fs::File, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let len = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
+    buf.truncate(len);
+    buf.resize(len, 0);
+    let read = |buf: &mut Vec<u8>, off: u64, size: u64| -> std::io::Result<()> {
+        let (Ok(o), Ok(s)) = (usize::try_from(off), usize::try_from(size)) else {
+            return Ok(());
+        };
+        let Some(end) = o.checked_add(s) else {
+            return Ok(());
+        };
+        if end > buf.len() {
+            return Ok(());
+        }
+        file.read_exact_at(&mut buf[o..end], off)
+    };
+    read(buf, 0, len.min(64) as u64)?;
+    let Some((off, size)) = ModuleElf::section_table_range(buf) else {
+        return Ok(());
+    };
+    read(buf, off, size)?;
+    let Some((off, size)) = ModuleElf::name_table_range(buf) else {
+        return Ok(());
+    };
+    read(buf, off, size)?;
+    let wanted: Vec<(u64, u64)> = match ModuleElf::parse(buf) {
+        Ok(elf) => elf
+            .sections()
+            .into_iter()
+            .filter(|(_, n, _, _)| NEEDED.contains(n))
+            .map(|(_, _, o, s)| (o, s))
+            .collect(),
+        Err(_) => return Ok(()),
+    };
+    for (o, s) in wanted {
+        read(buf, o, s)?;
+    }
+    let crc: Vec<(u64, u64)> = match ModuleElf::parse(buf) {
+        Ok(elf) => elf.crc_section_ranges(),
+        Err(_) => Vec::new(),
+    };
+    for (o, s) in crc {
+        read(buf, o, s)?;
+    }
+    Ok(())
+}
+
+fn load_for_depmod(path: &[u8], buf: &mut Vec<u8>) -> Result<Option<Vec<u8>>, Error> {
+    let f = ModuleFile::open(os(path))?;
+    if f.compression() == crate::compress::Compression::None {
+        read_sparse(f.file(), buf).map_err(|e| Error::Io {
+            path: os(path).to_path_buf(),
+            source: e,
+        })?;
+        return Ok(None);
+    }
+    match f.load()? {
+        crate::file::Image::Owned(v) => Ok(Some(v)),
+        crate::file::Image::Mapped(m) => Ok(Some(m.to_vec())),
+    }
+}
+
+fn parse_module_with(path: &[u8], buf: &mut Vec<u8>) -> Parsed {
     let mut p = Parsed::default();
-    let image = ModuleFile::open(os(path)).and_then(|f| f.load());
-    let image = match image {
-        Ok(i) => i,
+    let owned = load_for_depmod(path, buf);
+    let image: &[u8] = match &owned {
+        Ok(Some(v)) => v,
+        Ok(None) => buf,
         Err(e) => {
             let dlog = e.libkmod_log().map(|(_, m)| m.to_string());
             let push_d = |p: &mut Parsed| {
@@ -662,7 +794,7 @@ fn parse_module(path: &[u8]) -> Parsed {
             return p;
         }
     };
-    let elf = match ModuleElf::parse(&image) {
+    let elf = match ModuleElf::parse(image) {
         Ok(e) => e,
         Err(e) => {
             p.log.push(diag(

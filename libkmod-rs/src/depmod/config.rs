@@ -669,8 +669,9 @@ mod ere {
 
     /// glibc's `RE_DUP_MAX`.
     const DUP_MAX: u32 = 0x7fff;
-    /// Deeper expressions are refused (glibc would recurse as deep).
-    const MAX_DEPTH: u32 = 200;
+    /// Expressions nested deeper than this (parentheses, or operators applied to
+    /// operators) are refused as invalid, to bound recursion; glibc accepts them.
+    const MAX_DEPTH: u32 = 500;
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     enum Assert {
@@ -904,47 +905,42 @@ mod ere {
         }
 
         fn expression(&mut self, nest: u32) -> R<Option<usize>> {
-            let tree = loop {
-                break match self.tok {
-                    // Repetition operators with nothing to repeat are skipped.
-                    Tok::Star | Tok::Plus | Tok::Question | Tok::OpenDup => {
-                        self.fetch();
-                        continue;
-                    }
-                    Tok::Char(c) => Some(self.leaf(Node::Set(set_of(|x| x == c)))?),
-                    Tok::Close => Some(self.leaf(Node::Set(set_of(|x| x == b')')))?),
-                    Tok::CloseDup => Some(self.leaf(Node::Set(set_of(|x| x == b'}')))?),
-                    Tok::Period => Some(self.leaf(Node::Set(set_of(|x| x != 0)))?),
-                    Tok::Class(k) => {
-                        let s = match k {
-                            b'w' => set_of(is_word),
-                            b'W' => set_of(|c| !is_word(c)),
-                            b's' => set_of(is_space),
-                            _ => set_of(|c| !is_space(c)),
-                        };
-                        Some(self.leaf(Node::Set(s))?)
-                    }
-                    Tok::Bracket => {
-                        let s = self.bracket()?;
-                        Some(self.leaf(Node::Set(s))?)
-                    }
-                    Tok::Open => Some(self.group(nest)?),
-                    Tok::BackRef(n) => {
-                        return Err(if self.completed & (1 << n) == 0 {
-                            Fail::Invalid
-                        } else {
-                            Fail::Unsupported
-                        });
-                    }
-                    Tok::Anchor(a) => {
-                        // Anchors take no repetition: the next operator starts over.
-                        let id = self.leaf(Node::Assert(a))?;
-                        self.fetch();
-                        return Ok(Some(id));
-                    }
-                    Tok::Alt | Tok::End => return Ok(None),
-                    Tok::BackslashAtEnd => return Err(Fail::Invalid),
-                };
+            let tree = match self.tok {
+                // A repetition operator with nothing to repeat (REG_BADRPT).
+                Tok::Star | Tok::Plus | Tok::Question | Tok::OpenDup => return Err(Fail::Invalid),
+                Tok::Char(c) => Some(self.leaf(Node::Set(set_of(|x| x == c)))?),
+                Tok::Close => Some(self.leaf(Node::Set(set_of(|x| x == b')')))?),
+                Tok::CloseDup => Some(self.leaf(Node::Set(set_of(|x| x == b'}')))?),
+                Tok::Period => Some(self.leaf(Node::Set(set_of(|x| x != 0)))?),
+                Tok::Class(k) => {
+                    let s = match k {
+                        b'w' => set_of(is_word),
+                        b'W' => set_of(|c| !is_word(c)),
+                        b's' => set_of(is_space),
+                        _ => set_of(|c| !is_space(c)),
+                    };
+                    Some(self.leaf(Node::Set(s))?)
+                }
+                Tok::Bracket => {
+                    let s = self.bracket()?;
+                    Some(self.leaf(Node::Set(s))?)
+                }
+                Tok::Open => Some(self.group(nest)?),
+                Tok::BackRef(n) => {
+                    return Err(if self.completed & (1 << n) == 0 {
+                        Fail::Invalid
+                    } else {
+                        Fail::Unsupported
+                    });
+                }
+                Tok::Anchor(a) => {
+                    // Anchors take no repetition: the next operator starts over.
+                    let id = self.leaf(Node::Assert(a))?;
+                    self.fetch();
+                    return Ok(Some(id));
+                }
+                Tok::Alt | Tok::End => return Ok(None),
+                Tok::BackslashAtEnd => return Err(Fail::Invalid),
             };
             self.fetch();
             let mut tree = tree;
@@ -1049,6 +1045,20 @@ mod ere {
             let Some(elem) = elem else { return Ok(None) };
             if start == 0 && end == Some(0) {
                 return Ok(None);
+            }
+            // Stacked operators on x*, x+ or x? fold into one repetition (same
+            // language), so that `a*****...` stays shallow.
+            if let Node::Repeat(x, a, b) = self.nodes[elem] {
+                let folded = match (a, b) {
+                    (0, None) => Some((0, None)),
+                    (1, None) => Some((start, None)),
+                    (0, Some(1)) => Some((0, end)),
+                    _ => None,
+                };
+                if let Some((min, max)) = folded {
+                    let d = self.depth[x] + 1;
+                    return Ok(Some(self.add(Node::Repeat(x, min, max), d)?));
+                }
             }
             let d = self.depth[elem] + 1;
             Ok(Some(self.add(Node::Repeat(elem, start, end), d)?))
@@ -1396,5 +1406,366 @@ mod ere {
             memo: HashMap::new(),
         };
         (0..=text.len()).any(|s| m.reach(root, s).iter().any(|&x| x))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmpdir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("kmodrs-depcfg-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn parse(text: &str, kver: &str) -> (DepmodConfig, Vec<Diagnostic>) {
+        let mut cfg = DepmodConfig::default();
+        let mut log = Vec::new();
+        cfg.parse_bytes("f.conf", text.as_bytes(), kver.as_bytes(), &mut log);
+        (cfg, log)
+    }
+
+    fn msgs(log: &[Diagnostic], level: Level) -> Vec<String> {
+        log.iter()
+            .filter(|d| d.level == level)
+            .map(|d| d.message.clone())
+            .collect()
+    }
+
+    /// Results of glibc 2.41 `regcomp(REG_EXTENDED|REG_NOSUB)` + `regexec`
+    /// (E: invalid pattern, which never matches).
+    #[test]
+    fn kernel_patterns_like_glibc() {
+        let deep = format!("{}a{}", "(".repeat(300), ")".repeat(300));
+        let stars = format!("a{}", "*".repeat(5000));
+        let cases: &[(&str, &str, char)] = &[
+            ("*", "anything", '1'),
+            (&stars, "ab", '1'),
+            (&deep, "ab", '1'),
+            (r"^6\.1\.", "6.1.0-50-amd64", '1'),
+            (r"6\.12", "6.1.0-50-amd64", '0'),
+            (".*", "6.1.0", '1'),
+            ("*foo", "foo", 'E'),
+            ("^6.1.0-50-amd64$", "6.1.0-50-amd64", '1'),
+            ("amd64|arm64", "6.1.0-50-arm64", '1'),
+            ("a{,2}b", "aab", '1'),
+            (r"[[:digit:]]+\.[[:digit:]]+", "6.1", '1'),
+            ("(", "(", 'E'),
+            (")", ")", '1'),
+            ("a{1", "a{1", 'E'),
+            ("\\", "\\", 'E'),
+            ("[a", "[a", 'E'),
+            ("x**", "y", '1'),
+            (r"\<6", "6.1", '1'),
+            ("[[.-.]]", "-", '1'),
+            (r"\1", "1", 'E'),
+            ("^*a", "a", 'E'),
+            ("a|*b", "b", 'E'),
+            (r"6\.1\.0-[0-9]+-amd64", "6.1.0-50-amd64", '1'),
+            (r"^6\.(1|12)\.", "6.12.117+deb13-amd64", '1'),
+            (r"\bamd64\b", "6.1.0-50-amd64", '1'),
+            ("[[:alpha:]-z]", "a", 'E'),
+            ("[a-z-0]", "a", 'E'),
+            ("a{2,1}", "aa", 'E'),
+            ("a{99999}", "a", 'E'),
+            ("a{,}", "b", '1'),
+            ("a{}", "a", 'E'),
+            ("[[:foo:]]", "a", 'E'),
+            ("[]", "a", 'E'),
+            ("x\\", "x", 'E'),
+            ("[[=a=]b]", "b", '1'),
+            ("[[.ab.]]", "a", 'E'),
+            ("()", "x", '1'),
+            ("(|a)", "b", '1'),
+            ("a$b", "ab", '0'),
+            (r"\d", "d", '1'),
+            (r"\d", "1", '0'),
+        ];
+        for (p, t, want) in cases {
+            let got = kernel_matches(p.as_bytes(), t.as_bytes());
+            assert_eq!(got, *want == '1', "pattern {p:?} on {t:?}");
+        }
+        // Valid back-references are not supported: never a match.
+        assert!(!kernel_matches(br"(a)\1", b"aa"));
+    }
+
+    #[test]
+    fn pathological_patterns_terminate() {
+        let text = format!("6.1.0-50-amd64{}", "a".repeat(50));
+        for p in [
+            "((a|)*){32767}",
+            "(((((((((a*)*)*)*)*)*)*)*)*)*b",
+            "a{32767}",
+            "(a{100}){100}",
+            "(.*.*.*.*.*.*.*.*)*z",
+        ] {
+            let _ = kernel_matches(p.as_bytes(), text.as_bytes());
+        }
+        let too_deep = format!("{}a{}", "(".repeat(5000), ")".repeat(5000));
+        assert!(!kernel_matches(too_deep.as_bytes(), b"a"));
+    }
+
+    #[test]
+    fn continuation_and_line_numbers() {
+        let (cfg, log) = parse(
+            "# comment\n\nsearch a \\\n b\n  # not a comment\nbo\\gus\nsearch c\\",
+            "1",
+        );
+        assert_eq!(
+            cfg.searches,
+            vec![
+                Search::Path(b"c".to_vec()),
+                Search::Path(b"b".to_vec()),
+                Search::Path(b"a".to_vec())
+            ]
+        );
+        assert_eq!(
+            msgs(&log, Level::Err),
+            vec![
+                "f.conf:5: ignoring bad line starting with '#'\n".to_string(),
+                "f.conf:6: ignoring bad line starting with 'bogus'\n".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn nul_ends_line_and_only_space_tab_separate() {
+        let (cfg, log) = parse("exclude a\0 b\nexclude\tc\rd  e\n\0search x\n", "1");
+        assert_eq!(
+            cfg.excludes,
+            vec![b"e".to_vec(), b"c\rd".to_vec(), b"a".to_vec()]
+        );
+        assert!(cfg.searches.is_empty());
+        assert!(msgs(&log, Level::Err).is_empty());
+    }
+
+    #[test]
+    fn directives() {
+        let text = "search updates built-in\n\
+                    search extra external\n\
+                    override snd * extra\n\
+                    override e1000 ^6\\. updates/net\n\
+                    override x 7\\. y\n\
+                    override too few\n\
+                    external * /opt/a\n\
+                    external 9 /opt/b\n\
+                    external ^6 /opt/c\n\
+                    external lonely\n\
+                    exclude foo bar\n\
+                    include x.conf\n\
+                    make_map_files\n\
+                    frob x\n";
+        let (cfg, log) = parse(text, "6.1.0-50-amd64");
+        assert_eq!(
+            cfg.searches,
+            vec![
+                Search::External,
+                Search::Path(b"extra".to_vec()),
+                Search::BuiltIn,
+                Search::Path(b"updates".to_vec()),
+            ]
+        );
+        assert_eq!(
+            cfg.overrides,
+            vec![b"updates/net/e1000".to_vec(), b"extra/snd".to_vec()]
+        );
+        assert_eq!(
+            cfg.externals,
+            vec![PathBuf::from("/opt/c"), PathBuf::from("/opt/a")]
+        );
+        assert_eq!(cfg.excludes, vec![b"bar".to_vec(), b"foo".to_vec()]);
+        assert_eq!(
+            msgs(&log, Level::Info),
+            vec![
+                // The line reader drops a backslash before any other byte.
+                "f.conf:5: override kernel did not match 7.\n".to_string(),
+                "f.conf:8: external directory did not match 9\n".to_string(),
+                "f.conf:12: command include not implemented yet\n".to_string(),
+                "f.conf:13: command make_map_files not implemented yet\n".to_string(),
+            ]
+        );
+        assert_eq!(
+            msgs(&log, Level::Err),
+            vec![
+                "f.conf:6: ignoring bad line starting with 'override'\n".to_string(),
+                "f.conf:10: ignoring bad line starting with 'external'\n".to_string(),
+                "f.conf:14: ignoring bad line starting with 'frob'\n".to_string(),
+            ]
+        );
+        assert!(
+            msgs(&log, Level::Debug).contains(&"search add: built-in, search type=1\n".to_string())
+        );
+        assert!(cfg.is_excluded(b"foo") && cfg.is_excluded(b"build") && cfg.is_excluded(b"source"));
+        assert!(!cfg.is_excluded(b"kernel"));
+    }
+
+    #[test]
+    fn default_search_is_updates() {
+        let (mut cfg, mut log) = parse("exclude x\n", "1");
+        cfg.finish(&mut log);
+        assert_eq!(cfg.searches, vec![Search::Path(b"updates".to_vec())]);
+        let (mut cfg, mut log) = parse("search built-in\n", "1");
+        cfg.finish(&mut log);
+        assert_eq!(cfg.searches, vec![Search::BuiltIn]);
+    }
+
+    #[test]
+    fn file_set() {
+        let root_dir = tmpdir("files");
+        let root = Root::at(&root_dir);
+        let d = crate::paths::DEPMOD_D;
+        let first = root.path(d[0]);
+        let last = root.path(d[d.len() - 1]);
+        std::fs::create_dir_all(&first).unwrap();
+        std::fs::create_dir_all(&last).unwrap();
+        std::fs::write(first.join("b.conf"), "search first_b\n").unwrap();
+        std::fs::write(last.join("b.conf"), "search last_b\n").unwrap();
+        std::fs::write(last.join("a.conf"), "search last_a\n").unwrap();
+        std::fs::write(last.join("c.txt"), "search never\n").unwrap();
+        std::fs::write(last.join(".d.conf"), "search never\n").unwrap();
+        std::fs::write(last.join(".conf"), "search never\n").unwrap();
+        std::fs::create_dir(last.join("sub.conf")).unwrap();
+        std::os::unix::fs::symlink("nowhere", last.join("dangling.conf")).unwrap();
+        std::os::unix::fs::symlink("a.conf", last.join("link.conf")).unwrap();
+        let (files, _) = DepmodConfig::config_files(&root, &[]);
+        let names: Vec<String> = files
+            .iter()
+            .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["a.conf", "b.conf", "link.conf"]);
+        assert!(files[1].starts_with(&first));
+        let (cfg, log) = DepmodConfig::load(&root, &[], b"1");
+        // Files in name order; entries prepended: the last parsed comes first.
+        assert_eq!(
+            cfg.searches,
+            vec![
+                Search::Path(b"last_a".to_vec()),
+                Search::Path(b"first_b".to_vec()),
+                Search::Path(b"last_a".to_vec()),
+            ]
+        );
+        let l = last.display();
+        assert_eq!(
+            msgs(&log, Level::Info),
+            vec![format!("All cfg files need .conf: {l}/c.txt\n")]
+        );
+        let mut errs = msgs(&log, Level::Err);
+        errs.sort();
+        assert_eq!(
+            errs,
+            vec![
+                format!("Cannot stat directory entry: {l}dangling.conf\n"),
+                format!("Directories inside directories are not supported: {l}/sub.conf\n"),
+            ]
+        );
+
+        // -C: files taken whatever their name, directories filtered; no defaults.
+        let own = root_dir.join("own");
+        std::fs::create_dir_all(&own).unwrap();
+        std::fs::write(own.join("z.cfg"), "search own_z\n").unwrap();
+        std::fs::write(own.join("a.conf"), "search own_a\n").unwrap();
+        let (cfg, log) =
+            DepmodConfig::load(&root, &[own.join("z.cfg"), own.clone(), last.clone()], b"1");
+        assert_eq!(
+            cfg.searches,
+            vec![
+                Search::Path(b"own_z".to_vec()),
+                Search::Path(b"last_a".to_vec()),
+                Search::Path(b"last_b".to_vec()),
+                Search::Path(b"own_a".to_vec()),
+            ]
+        );
+        assert!(
+            log.iter()
+                .any(|d| d.message.starts_with("Ignoring duplicate config file: "))
+        );
+        // A missing source is silent (debug only); no search gives `updates`.
+        let (cfg, log) = DepmodConfig::load(&root, &[root_dir.join("missing")], b"1");
+        assert_eq!(cfg.searches, vec![Search::Path(b"updates".to_vec())]);
+        assert!(log.iter().all(|d| d.level == Level::Debug));
+        let _ = std::fs::remove_dir_all(&root_dir);
+    }
+
+    const D: &[u8] = b"/m/6.1";
+
+    fn p(rel: &str) -> Vec<u8> {
+        let mut v = D.to_vec();
+        v.push(b'/');
+        v.extend_from_slice(rel.as_bytes());
+        v
+    }
+
+    fn cfg(text: &str) -> DepmodConfig {
+        let (mut c, mut log) = parse(text, "6.1.0");
+        c.finish(&mut log);
+        c
+    }
+
+    #[test]
+    fn default_priorities() {
+        let c = cfg("");
+        assert!(c.new_wins(D, &p("kernel/a.ko"), &p("updates/a.ko"), b"a"));
+        assert!(!c.new_wins(D, &p("updates/a.ko"), &p("kernel/a.ko"), b"a"));
+        // Same search directory: the later-found one wins.
+        assert!(c.new_wins(D, &p("updates/x/a.ko"), &p("updates/y/a.ko"), b"a"));
+        // Both unmatched: the earlier one stays.
+        assert!(!c.new_wins(D, &p("kernel/a.ko"), &p("extra/a.ko.xz"), b"a"));
+        assert_eq!(c.priority(D, &p("updates/a.ko"), b"a"), 0);
+        assert_eq!(c.priority(D, &p("kernel/a.ko"), b"a"), -1);
+        // A directory merely starting with the search word does not match.
+        assert!(!c.new_wins(D, &p("kernel/a.ko"), &p("updates2/a.ko"), b"a"));
+    }
+
+    #[test]
+    fn search_order_and_builtin() {
+        let c = cfg("search extra built-in updates\n");
+        assert_eq!(c.priority(D, &p("extra/a.ko"), b"a"), 2);
+        assert_eq!(c.priority(D, &p("kernel/a.ko"), b"a"), 1);
+        assert_eq!(c.priority(D, &p("updates/a.ko"), b"a"), 0);
+        assert!(c.new_wins(D, &p("kernel/a.ko"), &p("extra/a.ko"), b"a"));
+        assert!(!c.new_wins(D, &p("kernel/a.ko"), &p("updates/a.ko"), b"a"));
+        assert!(c.new_wins(D, &p("updates/a.ko"), &p("kernel/a.ko"), b"a"));
+        // Nested search directories: the higher-priority entry counts.
+        let c = cfg("search updates/dkms updates\n");
+        assert_eq!(c.priority(D, &p("updates/dkms/a.ko"), b"a"), 1);
+        assert!(!c.new_wins(D, &p("updates/dkms/a.ko"), &p("updates/a.ko"), b"a"));
+    }
+
+    #[test]
+    fn overrides_first() {
+        let c = cfg("override a * extra\noverride a-b * kernel/x\n");
+        assert!(c.new_wins(D, &p("updates/a.ko"), &p("extra/a.ko.xz"), b"a"));
+        assert!(!c.new_wins(D, &p("extra/a.ko"), &p("updates/a.ko"), b"a"));
+        // Names are compared as written in the file name.
+        assert!(c.new_wins(D, &p("updates/a-b.ko"), &p("kernel/x/a-b.ko"), b"a_b"));
+        assert!(!c.new_wins(D, &p("updates/a_b.ko"), &p("kernel/x/a_b.ko"), b"a_b"));
+        // The most recent override is tested first.
+        let c = cfg("override a * updates\noverride a * extra\n");
+        assert!(c.new_wins(D, &p("updates/a.ko"), &p("extra/a.ko"), b"a"));
+        assert!(!c.new_wins(D, &p("extra/a.ko"), &p("updates/a.ko"), b"a"));
+    }
+
+    #[test]
+    fn externals() {
+        let c = cfg("search updates external\nexternal * /opt/one\nexternal * /opt/two\n");
+        assert_eq!(
+            c.externals,
+            vec![PathBuf::from("/opt/two"), PathBuf::from("/opt/one")]
+        );
+        // [External(two=0, one=1), gap 2, updates=3]
+        assert_eq!(c.priority(D, b"/opt/two/a.ko", b"a"), 0);
+        assert_eq!(c.priority(D, b"/opt/one/sub/a.ko", b"a"), 1);
+        assert_eq!(c.priority(D, &p("updates/a.ko"), b"a"), 3);
+        assert!(c.new_wins(D, b"/opt/two/a.ko", b"/opt/one/a.ko", b"a"));
+        assert!(c.new_wins(D, b"/opt/one/a.ko", &p("updates/a.ko"), b"a"));
+        assert!(!c.new_wins(D, b"/opt/one/a.ko", &p("kernel/a.ko"), b"a"));
+        // Two files in the same external directory: the earlier stays.
+        assert!(!c.new_wins(D, b"/opt/one/x/a.ko", b"/opt/one/y/a.ko", b"a"));
+        // Without `search external`, external modules are unmatched.
+        let c = cfg("external * /opt/one\n");
+        assert!(!c.new_wins(D, b"/opt/one/a.ko", &p("kernel/a.ko"), b"a"));
+        assert!(c.new_wins(D, b"/opt/one/a.ko", &p("updates/a.ko"), b"a"));
     }
 }

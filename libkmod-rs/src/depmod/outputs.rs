@@ -41,6 +41,9 @@ impl From<io::Error> for OutputError {
     }
 }
 
+/// One output rendered in memory, with the messages its writer produced.
+type Rendered = (Result<Vec<u8>, OutputError>, Vec<Diagnostic>);
+
 type WriteFn = fn(&Depmod, &mut dyn Write, &mut Vec<Diagnostic>) -> Result<(), OutputError>;
 
 /// One output file.
@@ -116,22 +119,10 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-fn dep_line(d: &Depmod, i: usize) -> Vec<u8> {
-    let m = &d.mods[i];
-    let mut line = m.dep_path().to_vec();
-    line.push(b':');
-    for dep in d.all_deps(i) {
-        line.push(b' ');
-        line.extend_from_slice(d.mods[dep].dep_path());
-    }
-    line
-}
-
 fn deps(d: &Depmod, out: &mut dyn Write, _: &mut Vec<Diagnostic>) -> Result<(), OutputError> {
-    for i in 0..d.mods.len() {
-        let mut line = dep_line(d, i);
-        line.push(b'\n');
-        out.write_all(&line)?;
+    for line in d.dep_lines() {
+        out.write_all(line)?;
+        out.write_all(b"\n")?;
     }
     Ok(())
 }
@@ -170,12 +161,11 @@ fn prio(i: usize) -> u32 {
 
 fn deps_bin(d: &Depmod, out: &mut dyn Write, log: &mut Vec<Diagnostic>) -> Result<(), OutputError> {
     let mut idx = IndexBuilder::new();
-    for (i, m) in d.mods.iter().enumerate() {
-        let line = dep_line(d, i);
-        if insert(&mut idx, &m.name, &line, prio(i))? && d.opts.warn_dups {
+    for (i, (m, line)) in d.mods.iter().zip(d.dep_lines()).enumerate() {
+        if insert(&mut idx, &m.name, line, prio(i))? && d.opts.warn_dups {
             log.push(Diagnostic {
                 level: Level::Warning,
-                message: format!("duplicate module deps:\n{}\n", lossy(&line)),
+                message: format!("duplicate module deps:\n{}\n", lossy(line)),
             });
         }
     }
@@ -526,11 +516,40 @@ pub fn write_files(d: &Depmod, outdir: &Path, log: &mut Vec<Diagnostic>) -> Resu
             crate::error::strerror(e.raw_os_error().unwrap_or(5))
         ));
     }
+    // Render every file in parallel; write and rename them in order afterwards.
+    let rendered: Vec<Rendered> = {
+        use rayon::prelude::*;
+        OUTPUTS
+            .par_iter()
+            .map(|o| {
+                let mut buf = Vec::new();
+                let mut olog = Vec::new();
+                let r = (o.write)(d, &mut buf, &mut olog).map(|()| buf);
+                (r, olog)
+            })
+            .collect()
+    };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let pid = std::process::id();
-    for o in OUTPUTS {
+    for (o, (r, mut olog)) in OUTPUTS.iter().zip(rendered) {
+        log.append(&mut olog);
+        let bytes = match r {
+            Ok(b) => b,
+            Err(OutputError::Fatal(msg)) => return Err(msg),
+            Err(OutputError::Io(e)) => {
+                log.push(Diagnostic {
+                    level: Level::Err,
+                    message: format!(
+                        "Could not write index '{}': {}\n",
+                        o.name,
+                        crate::error::strerror(e.raw_os_error().unwrap_or(5))
+                    ),
+                });
+                return Err(String::new());
+            }
+        };
         let tmp_name = format!(
             "{}.{}.{}.{}",
             o.name,
@@ -539,7 +558,7 @@ pub fn write_files(d: &Depmod, outdir: &Path, log: &mut Vec<Diagnostic>) -> Resu
             now.as_secs()
         );
         let tmp = outdir.join(&tmp_name);
-        let file = match std::fs::OpenOptions::new()
+        let mut file = match std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o644)
@@ -559,31 +578,9 @@ pub fn write_files(d: &Depmod, outdir: &Path, log: &mut Vec<Diagnostic>) -> Resu
                 continue;
             }
         };
-        let mut w = io::BufWriter::with_capacity(256 * 1024, file);
-        let r = (o.write)(d, &mut w, log);
-        let flushed = w.flush();
-        drop(w);
-        match r {
-            Err(OutputError::Fatal(msg)) => {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(msg);
-            }
-            Err(OutputError::Io(e)) => {
-                let _ = std::fs::remove_file(&tmp);
-                log.push(Diagnostic {
-                    level: Level::Err,
-                    message: format!(
-                        "Could not write index '{}': {}\n",
-                        o.name,
-                        crate::error::strerror(e.raw_os_error().unwrap_or(5))
-                    ),
-                });
-                return Err(String::new());
-            }
-            Ok(()) => {}
-        }
-        if let Err(e) = flushed {
+        if let Err(e) = file.write_all(&bytes).and_then(|()| file.flush()) {
             // never rename a partial file over a good one
+            drop(file);
             let _ = std::fs::remove_file(&tmp);
             log.push(Diagnostic {
                 level: Level::Err,
@@ -595,6 +592,7 @@ pub fn write_files(d: &Depmod, outdir: &Path, log: &mut Vec<Diagnostic>) -> Resu
             });
             return Err(String::new());
         }
+        drop(file);
         if let Err(e) = std::fs::rename(&tmp, outdir.join(o.name)) {
             let _ = std::fs::remove_file(&tmp);
             return Err(format!(
