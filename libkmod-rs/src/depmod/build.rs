@@ -387,13 +387,12 @@ impl Depmod {
             (path.len() > dir.len() + 1 && path.starts_with(dir) && path[dir.len()] == b'/')
                 .then(|| path[dir.len() + 1..].to_vec());
         let uncrelpath = relpath.as_ref().map(|r| {
-            // directory part + module name as written in the file name + ".ko"
+            // kmod: the relative path cut after the module name plus 3 bytes (".ko"
+            // for every ordinary file name; `x.y.ko` gives `x.y.`)
             let slash = r.iter().rposition(|&c| c == b'/').map_or(0, |i| i + 1);
             let base = &r[slash..];
             let stem_len = base.iter().position(|&c| c == b'.').unwrap_or(base.len());
-            let mut u = r[..slash + stem_len].to_vec();
-            u.extend_from_slice(b".ko");
-            u
+            r[..(slash + stem_len + 3).min(r.len())].to_vec()
         });
         Mod {
             name,

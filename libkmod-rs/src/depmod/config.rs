@@ -298,7 +298,8 @@ fn words(line: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// `*` matches everything; anything else is a POSIX extended regular expression
 /// searched (unanchored) in the version, with glibc's syntax in the C locale.  An
 /// invalid expression never matches; so does one using back-references, which this
-/// implementation does not support.
+/// implementation does not support, and so does one whose evaluation would need more
+/// than 128 MiB (only conceivable for huge versions and patterns).
 #[must_use]
 pub fn kernel_matches(pattern: &[u8], kversion: &[u8]) -> bool {
     if pattern == b"*" {
@@ -906,8 +907,11 @@ mod ere {
 
         fn expression(&mut self, nest: u32) -> R<Option<usize>> {
             let tree = match self.tok {
-                // A repetition operator with nothing to repeat (REG_BADRPT).
-                Tok::Star | Tok::Plus | Tok::Question | Tok::OpenDup => return Err(Fail::Invalid),
+                // A repetition operator with nothing to repeat (REG_BADRPT), or a
+                // lone trailing backslash (REG_EESCAPE).
+                Tok::Star | Tok::Plus | Tok::Question | Tok::OpenDup | Tok::BackslashAtEnd => {
+                    return Err(Fail::Invalid);
+                }
                 Tok::Char(c) => Some(self.leaf(Node::Set(set_of(|x| x == c)))?),
                 Tok::Close => Some(self.leaf(Node::Set(set_of(|x| x == b')')))?),
                 Tok::CloseDup => Some(self.leaf(Node::Set(set_of(|x| x == b'}')))?),
@@ -940,7 +944,6 @@ mod ere {
                     return Ok(Some(id));
                 }
                 Tok::Alt | Tok::End => return Ok(None),
-                Tok::BackslashAtEnd => return Err(Fail::Invalid),
             };
             self.fetch();
             let mut tree = tree;
@@ -1239,13 +1242,46 @@ mod ere {
         }
     }
 
-    /// Sets of text positions `0..=len`.
-    type PosSet = Vec<bool>;
+    /// A set of text positions `0..=len`, as a bitset.
+    type PosSet = Vec<u64>;
+
+    fn put(s: &mut PosSet, i: usize) {
+        s[i / 64] |= 1 << (i % 64);
+    }
+
+    fn union(into: &mut PosSet, from: &PosSet) {
+        for (a, b) in into.iter_mut().zip(from) {
+            *a |= *b;
+        }
+    }
+
+    fn is_empty(s: &PosSet) -> bool {
+        s.iter().all(|&w| w == 0)
+    }
+
+    fn members(s: &PosSet) -> impl Iterator<Item = usize> + '_ {
+        s.iter().enumerate().flat_map(|(w, &bits)| {
+            (0..64)
+                .filter(move |b| bits & (1 << b) != 0)
+                .map(move |b| w * 64 + b)
+        })
+    }
+
+    /// Memoised sets allowed before giving up (as "no match"): 128 MiB of bitsets.
+    const MEMO_BUDGET_WORDS: usize = 16 << 20;
+
+    /// The memory budget ran out.
+    struct OverBudget;
 
     struct Matcher<'a> {
         nodes: &'a [Node],
         text: &'a [u8],
+        words: usize,
+        /// Sets stored so far, for the budget.
+        stored: usize,
         memo: HashMap<(usize, usize), Rc<PosSet>>,
+        /// For a node `x`: the ends of `x*` from every position.
+        star: HashMap<usize, Rc<Vec<PosSet>>>,
     }
 
     impl Matcher<'_> {
@@ -1270,113 +1306,148 @@ mod ere {
         }
 
         fn empty(&self) -> PosSet {
-            vec![false; self.text.len() + 1]
+            vec![0; self.words]
         }
 
         /// End positions of `node` matched from `start`.
-        fn reach(&mut self, node: usize, start: usize) -> Rc<PosSet> {
+        fn reach(&mut self, node: usize, start: usize) -> Result<Rc<PosSet>, OverBudget> {
             if let Some(r) = self.memo.get(&(node, start)) {
-                return Rc::clone(r);
+                return Ok(Rc::clone(r));
             }
+            self.charge(1)?;
             let mut out = self.empty();
             let nodes = self.nodes;
             match &nodes[node] {
-                Node::Empty => out[start] = true,
+                Node::Empty => put(&mut out, start),
                 Node::Set(s) => {
                     if let Some(&c) = self.text.get(start)
                         && s[c as usize]
                     {
-                        out[start + 1] = true;
+                        put(&mut out, start + 1);
                     }
                 }
                 Node::Assert(a) => {
                     if self.holds(*a, start) {
-                        out[start] = true;
+                        put(&mut out, start);
                     }
                 }
                 Node::Concat(parts) => {
-                    out[start] = true;
+                    put(&mut out, start);
                     for &p in parts {
-                        out = self.apply(p, &out);
+                        out = self.apply(p, &out)?;
                     }
                 }
                 Node::Alt(alts) => {
                     for &a in alts {
-                        let r = self.reach(a, start);
-                        for (o, &x) in out.iter_mut().zip(r.iter()) {
-                            *o |= x;
-                        }
+                        let r = self.reach(a, start)?;
+                        union(&mut out, &r);
                     }
                 }
                 &Node::Repeat(sub, min, max) => {
                     let mut cur = self.empty();
-                    cur[start] = true;
-                    cur = self.exactly(sub, cur, min);
-                    out = self.up_to(sub, cur, max.map(|m| m - min));
+                    put(&mut cur, start);
+                    cur = self.exactly(sub, cur, min)?;
+                    out = match max {
+                        None => {
+                            let star = self.star_of(sub)?;
+                            let mut all = self.empty();
+                            for p in members(&cur) {
+                                union(&mut all, &star[p]);
+                            }
+                            all
+                        }
+                        Some(max) => self.up_to(sub, cur, max - min)?,
+                    };
                 }
             }
             let out = Rc::new(out);
             self.memo.insert((node, start), Rc::clone(&out));
-            out
+            Ok(out)
         }
 
-        fn apply(&mut self, node: usize, from: &PosSet) -> PosSet {
-            let mut out = self.empty();
-            for (s, _) in from.iter().enumerate().filter(|(_, x)| **x) {
-                let r = self.reach(node, s);
-                for (o, &x) in out.iter_mut().zip(r.iter()) {
-                    *o |= x;
-                }
+        /// Account for `sets` more stored sets.
+        fn charge(&mut self, sets: usize) -> Result<(), OverBudget> {
+            self.stored = self.stored.saturating_add(sets);
+            if self.stored.saturating_mul(self.words) > MEMO_BUDGET_WORDS {
+                return Err(OverBudget);
             }
-            out
+            Ok(())
+        }
+
+        /// The ends of `sub*` from every position, computed right to left: from `s`,
+        /// the closure is `s` plus the closures of the later positions one `sub`
+        /// reaches (matches never go backwards).
+        fn star_of(&mut self, sub: usize) -> Result<Rc<Vec<PosSet>>, OverBudget> {
+            if let Some(t) = self.star.get(&sub) {
+                return Ok(Rc::clone(t));
+            }
+            let n = self.text.len();
+            self.charge(n + 1)?;
+            let mut table = vec![self.empty(); n + 1];
+            for s in (0..=n).rev() {
+                let mut out = self.empty();
+                put(&mut out, s);
+                let r = self.reach(sub, s)?;
+                for x in members(&r).filter(|&x| x > s) {
+                    union(&mut out, &table[x]);
+                }
+                table[s] = out;
+            }
+            let table = Rc::new(table);
+            self.star.insert(sub, Rc::clone(&table));
+            Ok(table)
+        }
+
+        fn apply(&mut self, node: usize, from: &PosSet) -> Result<PosSet, OverBudget> {
+            let mut out = self.empty();
+            for s in members(from) {
+                let r = self.reach(node, s)?;
+                union(&mut out, &r);
+            }
+            Ok(out)
         }
 
         /// Positions reached after exactly `n` matches of `sub`.
-        fn exactly(&mut self, sub: usize, mut cur: PosSet, n: u32) -> PosSet {
+        fn exactly(&mut self, sub: usize, mut cur: PosSet, n: u32) -> Result<PosSet, OverBudget> {
             let mut seen: HashMap<PosSet, u32> = HashMap::new();
             let mut history: Vec<PosSet> = Vec::new();
             let mut i = 0;
             while i < n {
-                if !cur.iter().any(|&x| x) {
-                    return cur;
+                if is_empty(&cur) {
+                    return Ok(cur);
                 }
                 if let Some(&j) = seen.get(&cur) {
-                    // Periodic from j on: jump to the equivalent step.
-                    let period = i - j;
-                    let k = j + (n - j) % period;
-                    return history[k as usize].clone();
+                    // Periodic from step j on: jump to the equivalent step.
+                    let k = j + (n - j) % (i - j);
+                    return Ok(history[k as usize].clone());
                 }
                 seen.insert(cur.clone(), i);
                 history.push(cur.clone());
-                cur = self.apply(sub, &cur);
+                cur = self.apply(sub, &cur)?;
                 i += 1;
             }
-            cur
+            Ok(cur)
         }
 
-        /// Positions reached after at most `n` (unbounded: any number) more matches.
-        fn up_to(&mut self, sub: usize, cur: PosSet, n: Option<u32>) -> PosSet {
+        /// Positions reached after at most `n` more matches.
+        fn up_to(&mut self, sub: usize, cur: PosSet, n: u32) -> Result<PosSet, OverBudget> {
             let mut all = cur.clone();
             let mut frontier = cur;
             let mut i = 0u32;
-            while n.is_none_or(|n| i < n) {
-                let next = self.apply(sub, &frontier);
+            while i < n {
+                let next = self.apply(sub, &frontier)?;
                 let mut fresh = self.empty();
-                let mut any = false;
-                for (k, &x) in next.iter().enumerate() {
-                    if x && !all[k] {
-                        all[k] = true;
-                        fresh[k] = true;
-                        any = true;
-                    }
+                for ((f, a), x) in fresh.iter_mut().zip(all.iter_mut()).zip(&next) {
+                    *f = x & !*a;
+                    *a |= x;
                 }
-                if !any {
+                if is_empty(&fresh) {
                     break;
                 }
                 frontier = fresh;
                 i += 1;
             }
-            all
+            Ok(all)
         }
     }
 
@@ -1403,9 +1474,19 @@ mod ere {
         let mut m = Matcher {
             nodes: &nodes,
             text,
+            words: text.len() / 64 + 1,
+            stored: 0,
             memo: HashMap::new(),
+            star: HashMap::new(),
         };
-        (0..=text.len()).any(|s| m.reach(root, s).iter().any(|&x| x))
+        for s in 0..=text.len() {
+            match m.reach(root, s) {
+                Ok(r) if !is_empty(&r) => return true,
+                Ok(_) => {}
+                Err(OverBudget) => return false,
+            }
+        }
+        false
     }
 }
 
