@@ -135,13 +135,13 @@ fn depmod_sigkill_leaves_old_or_new_indexes() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut delays: Vec<Duration> = Vec::new();
     for i in 0..KILLS {
-        let u = (i / 2) as f64 + (rng.next() % 1000) as f64 / 1000.0;
-        let frac = u / (KILLS / 2) as f64;
+        let u = f64::from((i / 2) as u32) + f64::from((rng.next() % 1000) as u32) / 1000.0;
+        let frac = u / f64::from((KILLS / 2) as u32);
         let d = if i % 2 == 0 {
             total.mul_f64(frac)
         } else {
             let from = writes.saturating_sub(total / 20);
-            from + (total - from).mul_f64(frac * 1.05)
+            from + total.saturating_sub(from).mul_f64(frac * 1.05)
         };
         delays.push(d);
     }

@@ -233,14 +233,6 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
         2 => Level::Info,
         _ => Level::Debug,
     };
-    // kmod's depmod counts -v from LOG_WARNING: one -v already shows INFO
-    if verbose >= 1 {
-        diag.threshold = if verbose == 1 {
-            Level::Info
-        } else {
-            Level::Debug
-        };
-    }
     opts.verbose = verbose > 0;
     let mut operands = parsed.operands.into_iter();
     let kversion = match operands.next() {
@@ -329,7 +321,12 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
         let (cfg, mut cfg_log) = DepmodConfig::load(&env.root, &config_paths, &kversion);
         emit(&diag, env, &mut cfg_log);
         depmod.cfg = cfg;
-        depmod.scan();
+        if let Err(e) = depmod.scan() {
+            emit(&diag, env, &mut depmod.log);
+            let m = format!("could not search modules: {}\n", strerror(e));
+            diag.log(env.err, Level::Crit, m.as_bytes());
+            return 1;
+        }
     } else {
         for f in &files {
             if f.first() != Some(&b'/') {
@@ -361,7 +358,7 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
         emit(&diag, env, &mut log);
         r.map_err(|e| match e {
             outputs::OutputError::Fatal(m) => m,
-            outputs::OutputError::Io(e) => format!("{e}\n"),
+            outputs::OutputError::Io(e) => format!("{e}\n").into_bytes(),
         })
     } else {
         let r = outputs::write_files(&depmod, &path_of(&outdirname), &mut log);
@@ -372,7 +369,7 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
         Ok(()) => 0,
         Err(m) => {
             if !m.is_empty() {
-                diag.log(env.err, Level::Crit, m.as_bytes());
+                diag.log(env.err, Level::Crit, &m);
             }
             1
         }

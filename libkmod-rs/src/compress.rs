@@ -111,8 +111,46 @@ pub fn decompress(
 
 const XZ_FUNC: &str = "xz_uncompress_belch";
 
+/// kmod reads compressed files in `BUFSIZ` chunks.
+#[cfg(feature = "xz")]
+const CHUNK: usize = 8192;
+
 #[cfg(feature = "xz")]
 fn xz(path: &Path, input: &[u8], limit: u64) -> Result<Vec<u8>, Error> {
+    xz_reading(path, input, limit).0
+}
+
+/// The errors kmod reports when it retries reading a broken xz file: it reads the
+/// same file descriptor again without seeking back, so each retry starts where the
+/// previous attempt stopped reading (often at end of file: `Unexpected end of
+/// input`). Returns the errors of `retries` further attempts (none if it decodes).
+#[cfg(feature = "xz")]
+#[must_use]
+pub fn xz_retry_errors(path: &Path, input: &[u8], retries: usize) -> Vec<Error> {
+    let mut out = Vec::new();
+    let mut off = 0usize;
+    for attempt in 0..=retries {
+        let (r, fed) = xz_reading(path, &input[off.min(input.len())..], DEFAULT_LIMIT);
+        match r {
+            Err(e) if attempt > 0 => out.push(e),
+            Err(_) => {}
+            Ok(_) => break,
+        }
+        off = off.saturating_add(fed);
+    }
+    out
+}
+
+/// xz decoding as kmod reads the file; also returns how many input bytes were read.
+#[cfg(feature = "xz")]
+fn xz_reading(path: &Path, input: &[u8], limit: u64) -> (Result<Vec<u8>, Error>, usize) {
+    let mut fed = 0usize;
+    let r = xz_inner(path, input, limit, &mut fed);
+    (r, fed)
+}
+
+#[cfg(feature = "xz")]
+fn xz_inner(path: &Path, input: &[u8], limit: u64, fed: &mut usize) -> Result<Vec<u8>, Error> {
     use liblzma::stream::{Action, CONCATENATED, Error as XzError, Status, Stream};
     let fail = |message: &str, errno: i32| Error::Decompress {
         path: path.to_path_buf(),
@@ -123,7 +161,22 @@ fn xz(path: &Path, input: &[u8], limit: u64) -> Result<Vec<u8>, Error> {
     let mut stream = Stream::new_stream_decoder(u64::MAX, CONCATENATED)
         .map_err(|_| fail("Internal error (bug)", errno::EINVAL))?;
     let mut out: Vec<u8> = Vec::with_capacity(input.len().saturating_mul(4).max(4096));
+    // Feed the input as kmod does (BUFSIZ reads with LZMA_RUN, then LZMA_FINISH with
+    // no input at end of file): liblzma reports truncation differently otherwise.
+    let mut chunk: &[u8] = &[];
+    let mut finishing = false;
     loop {
+        if chunk.is_empty() && !finishing {
+            let end = (*fed + CHUNK).min(input.len());
+            chunk = &input[*fed..end];
+            *fed = end;
+            finishing = chunk.is_empty();
+        }
+        let action = if finishing {
+            Action::Finish
+        } else {
+            Action::Run
+        };
         if out.len() == out.capacity() {
             if out.len() as u64 >= limit {
                 return Err(too_big(path, XZ_FUNC, "xz", limit));
@@ -131,9 +184,11 @@ fn xz(path: &Path, input: &[u8], limit: u64) -> Result<Vec<u8>, Error> {
             let grow = out.len().max(4096).min((limit - out.len() as u64) as usize);
             out.reserve_exact(grow);
         }
-        let consumed = usize::try_from(stream.total_in()).unwrap_or(usize::MAX);
-        let rest = input.get(consumed..).unwrap_or(&[]);
-        match stream.process_vec(rest, &mut out, Action::Finish) {
+        let before = stream.total_in();
+        let status = stream.process_vec(chunk, &mut out, action);
+        let used = usize::try_from(stream.total_in() - before).unwrap_or(chunk.len());
+        chunk = &chunk[used.min(chunk.len())..];
+        match status {
             Ok(Status::StreamEnd) => break,
             Ok(Status::MemNeeded) => return Err(fail("Unexpected end of input", errno::EINVAL)),
             Ok(_) => {}

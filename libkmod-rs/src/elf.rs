@@ -323,7 +323,8 @@ impl<'a> ModuleElf<'a> {
         } else {
             C32::shdr_size()
         };
-        let hdr = range(data, shoff + u64::from(shstrndx) * size, size)?;
+        let at = shoff.checked_add(u64::from(shstrndx) * size)?;
+        let hdr = range(data, at, size)?;
         let (_, off, sz, _) = if is64 {
             C64::section(hdr, endian)
         } else {
@@ -883,7 +884,11 @@ mod tests {
         for ko in all_kinds() {
             let data = ko.build();
             let exercise = |d: &[u8]| {
+                let _ = ModuleElf::section_table_range(d);
+                let _ = ModuleElf::name_table_range(d);
                 if let Ok(elf) = ModuleElf::parse(d) {
+                    let _ = elf.sections();
+                    let _ = elf.crc_section_ranges();
                     let _ = elf.modinfo_strings();
                     let _ = elf.modversions();
                     let _ = elf.exported_symbols();

@@ -262,15 +262,16 @@ impl Depmod {
     }
 
     /// All-mode discovery: the module directory, then each `external` directory.
-    pub fn scan(&mut self) {
+    /// Fails (with the errno) when the module directory itself cannot be read;
+    /// unreadable `external` directories are only reported.
+    pub fn scan(&mut self) -> Result<(), i32> {
         let dirname = self.opts.dirname.clone();
-        if let Err(e) = self.scan_path(&dirname) {
-            let _ = e;
-        }
+        self.scan_path(&dirname)?;
         let externals = self.cfg.externals.clone();
         for ext in externals {
             let _ = self.scan_path(ext.as_os_str().as_bytes());
         }
+        Ok(())
     }
 
     fn scan_path(&mut self, dir: &[u8]) -> Result<(), i32> {
@@ -291,11 +292,13 @@ impl Depmod {
         };
         let mut prefix = dir.to_vec();
         prefix.push(b'/');
-        self.scan_dir(rd, &prefix);
+        // kmod names the directory's file descriptor in some messages: 0-2 are the
+        // standard streams, then one per directory level being read
+        self.scan_dir(rd, &prefix, 3);
         Ok(())
     }
 
-    fn scan_dir(&mut self, rd: std::fs::ReadDir, prefix: &[u8]) {
+    fn scan_dir(&mut self, rd: std::fs::ReadDir, prefix: &[u8], dfd: u32) {
         for entry in rd.flatten() {
             let name = entry.file_name();
             let name = name.as_bytes();
@@ -327,7 +330,7 @@ impl Depmod {
                             Level::Err,
                             format!(
                                 "fstatat({}, {}): {}\n",
-                                0,
+                                dfd,
                                 lossy(name),
                                 strerror(e.raw_os_error().unwrap_or(2))
                             ),
@@ -340,13 +343,13 @@ impl Depmod {
                 match std::fs::read_dir(os(&path)) {
                     Ok(sub) => {
                         path.push(b'/');
-                        self.scan_dir(sub, &path);
+                        self.scan_dir(sub, &path, dfd + 1);
                     }
                     Err(e) => self.log.push(diag(
                         Level::Err,
                         format!(
                             "openat({}, {}, O_RDONLY): {}\n",
-                            0,
+                            dfd,
                             lossy(name),
                             strerror(e.raw_os_error().unwrap_or(2))
                         ),
@@ -403,13 +406,14 @@ impl Depmod {
         }
     }
 
-    /// Explicit-files mode: add one module file (absolute path). Duplicate names fail.
+    /// Explicit-files mode: add one module file (absolute path). Duplicate names fail
+    /// (the messages for the log, then the fatal one, as kmod prints them).
     pub fn add_file(&mut self, path: &[u8]) -> Result<(), String> {
-        if std::fs::metadata(os(path)).is_err() {
+        if let Err(e) = std::fs::metadata(os(path)) {
             return Err(format!(
                 "could not create module {}: {}\n",
                 lossy(path),
-                strerror(crate::error::errno::ENOENT)
+                strerror(e.raw_os_error().unwrap_or(2))
             ));
         }
         let Some(modname) = crate::name::path_to_modname(path) else {
@@ -419,7 +423,24 @@ impl Depmod {
                 strerror(2)
             ));
         };
-        if self.by_name.contains_key(&modname) {
+        if let Some(&old) = self.by_name.get(&modname) {
+            let old_path = &self.mods[old].path;
+            if old_path.as_slice() != path {
+                self.log.push(diag(
+                    Level::Err,
+                    format!(
+                        "kmod_module '{}' already exists with different path: new-path='{}' old-path='{}'\n",
+                        lossy(&modname),
+                        lossy(path),
+                        lossy(old_path)
+                    ),
+                ));
+                return Err(format!(
+                    "could not create module {}: {}\n",
+                    lossy(path),
+                    strerror(17)
+                ));
+            }
             self.log.push(diag(
                 Level::Err,
                 format!("hash_add_unique {}: {}\n", lossy(&modname), strerror(17)),
@@ -788,8 +809,15 @@ fn parse_module_with(path: &[u8], buf: &mut Vec<u8>) -> Parsed {
                     e.strerror()
                 ),
             ));
-            push_d(&mut p);
-            push_d(&mut p);
+            // kmod reads the module twice more (info, needed symbols)
+            if let Some(v) = retry_errors(path, e) {
+                for m in v {
+                    p.log.push(diag(Level::Err, format!("{m}\n")));
+                }
+            } else {
+                push_d(&mut p);
+                push_d(&mut p);
+            }
             return p;
         }
     };
@@ -842,6 +870,28 @@ fn parse_module_with(path: &[u8], buf: &mut Vec<u8>) -> Parsed {
         );
     }
     p
+}
+
+/// kmod's messages for its two further reads of a broken xz module (see
+/// [`crate::compress::xz_retry_errors`]); None when the retries repeat the first
+/// message (every other case).
+fn retry_errors(path: &[u8], e: &Error) -> Option<Vec<String>> {
+    #[cfg(feature = "xz")]
+    if let Error::Decompress {
+        func: "xz_uncompress_belch",
+        ..
+    } = e
+    {
+        let input = std::fs::read(os(path)).ok()?;
+        let errs = crate::compress::xz_retry_errors(os(path), &input, 2);
+        return Some(
+            errs.iter()
+                .filter_map(|e| e.libkmod_log().map(|(_, m)| m.to_string()))
+                .collect(),
+        );
+    }
+    let _ = (path, e);
+    None
 }
 
 impl Parsed {

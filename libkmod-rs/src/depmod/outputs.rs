@@ -31,8 +31,9 @@ use std::path::Path;
 pub enum OutputError {
     /// An I/O error.
     Io(io::Error),
-    /// A fatal condition with kmod's CRIT message (e.g. a non-ASCII index key).
-    Fatal(String),
+    /// A fatal condition with kmod's CRIT message (e.g. a non-ASCII index key; bytes,
+    /// since kmod prints the offending byte raw).
+    Fatal(Vec<u8>),
 }
 
 impl From<io::Error> for OutputError {
@@ -135,22 +136,22 @@ fn insert(
 ) -> Result<bool, OutputError> {
     for s in [key, value] {
         if let Some(c) = crate::index::first_non_ascii(s) {
-            return Err(OutputError::Fatal(format!(
-                "Module index: bad character '{}'=0x{:x} - only 7-bit ASCII is supported:\n{}\n",
-                char::from(c),
-                c,
-                lossy(s)
-            )));
+            let mut m = b"Module index: bad character '".to_vec();
+            m.push(c);
+            m.extend_from_slice(format!("'=0x{c:x} - only 7-bit ASCII is supported:\n").as_bytes());
+            m.extend_from_slice(s);
+            m.push(b'\n');
+            return Err(OutputError::Fatal(m));
         }
     }
     idx.insert(key, value, prio)
-        .map_err(|e| OutputError::Fatal(format!("Module index: {e:?}\n")))
+        .map_err(|e| OutputError::Fatal(format!("Module index: {e:?}\n").into_bytes()))
 }
 
 fn finish(idx: &IndexBuilder, out: &mut dyn Write) -> Result<(), OutputError> {
     let bytes = idx
         .to_bytes()
-        .map_err(|e| OutputError::Fatal(format!("Module index: {e:?}\n")))?;
+        .map_err(|e| OutputError::Fatal(format!("Module index: {e:?}\n").into_bytes()))?;
     out.write_all(&bytes)?;
     Ok(())
 }
@@ -503,7 +504,7 @@ pub fn write_stdout(
 
 /// Write every output atomically into `outdir` (created with mode 0755 if missing).
 /// Messages are appended to `log`; a fatal one is returned as the error text.
-pub fn write_files(d: &Depmod, outdir: &Path, log: &mut Vec<Diagnostic>) -> Result<(), String> {
+pub fn write_files(d: &Depmod, outdir: &Path, log: &mut Vec<Diagnostic>) -> Result<(), Vec<u8>> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     if let Err(e) = std::fs::DirBuilder::new()
         .recursive(true)
@@ -514,7 +515,8 @@ pub fn write_files(d: &Depmod, outdir: &Path, log: &mut Vec<Diagnostic>) -> Resu
             "could not create directory {}: {}\n",
             outdir.display(),
             crate::error::strerror(e.raw_os_error().unwrap_or(5))
-        ));
+        )
+        .into_bytes());
     }
     // Render every file in parallel; write and rename them in order afterwards.
     let rendered: Vec<Rendered> = {
@@ -547,7 +549,7 @@ pub fn write_files(d: &Depmod, outdir: &Path, log: &mut Vec<Diagnostic>) -> Resu
                         crate::error::strerror(e.raw_os_error().unwrap_or(5))
                     ),
                 });
-                return Err(String::new());
+                return Err(Vec::new());
             }
         };
         let tmp_name = format!(
@@ -590,7 +592,7 @@ pub fn write_files(d: &Depmod, outdir: &Path, log: &mut Vec<Diagnostic>) -> Resu
                     crate::error::strerror(e.raw_os_error().unwrap_or(28))
                 ),
             });
-            return Err(String::new());
+            return Err(Vec::new());
         }
         drop(file);
         if let Err(e) = std::fs::rename(&tmp, outdir.join(o.name)) {
@@ -602,7 +604,8 @@ pub fn write_files(d: &Depmod, outdir: &Path, log: &mut Vec<Diagnostic>) -> Resu
                 outdir.display(),
                 o.name,
                 crate::error::strerror(e.raw_os_error().unwrap_or(5))
-            ));
+            )
+            .into_bytes());
         }
     }
     Ok(())

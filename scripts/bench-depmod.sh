@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): our depmod against kmod 34.2's, in the same run, on
+#   bookworm-amd64       ~4000 plain .ko
+#   bookworm-amd64-zstd  the same tree with every module compressed by `zstd -q`
+#   trixie-amd64         ~4200 .ko.xz as Debian ships them
+# (trees fetched by scripts/fetch-reference.sh), and check on the way that both write
+# exactly the same index files.
+#
+#   scripts/bench-depmod.sh
+#
+# Each depmod runs as `depmod -b <copy> <kver>` on its own hard-linked copy of the
+# tree (depmod only creates new files and renames them, so the cache is never
+# written). One untimed warm-up run per tool and tree (page cache, and the indexes
+# exist before the timed runs, as on a real system), then $BENCH_REPEAT (3) timed
+# runs; reported: the best wall time and the largest peak RSS (/usr/bin/time %M) of
+# those runs, and ours/kmod ratios, as a markdown table. Afterwards the 11 outputs of
+# both tools are compared byte for byte.
+#
+# Reference: kmod 34.2 from $KMOD_RS_CACHE/kmod34 (default /var/cache/kmod-rs). Its
+# bin/depmod is a sh wrapper that execs trixie's ld.so on trixie's kmod; this script
+# runs the wrapper's exec line directly (ld.so --library-path ... --argv0 depmod kmod)
+# so that kmod is not billed for a `sh` start (and its RSS is kmod's, not sh's).
+# Ours: target/release/kmod (cargo build --release) through a symlink named depmod.
+#
+# Environment: KMOD_RS_CACHE, BENCH_REPEAT (3), BENCH_TREES ("bookworm-amd64
+# bookworm-amd64-zstd trixie-amd64"; a name ending in -zstd is made from the tree
+# without the suffix), BENCH_OUT (target/bench-depmod: the outputs of the last runs
+# and diffs), CARGO_TARGET_DIR, BENCH_OURS (a depmod to use instead of ours, e.g. to
+# check this script). Exit status: 0 if the outputs are identical, 1 if they differ,
+# 2 on setup errors. The machine should be otherwise idle for meaningful numbers.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CACHE=${KMOD_RS_CACHE:-/var/cache/kmod-rs}
+REPEAT=${BENCH_REPEAT:-3}
+read -r -a TREES <<< "${BENCH_TREES:-bookworm-amd64 bookworm-amd64-zstd trixie-amd64}"
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+OUT=${BENCH_OUT:-$TARGET_DIR/bench-depmod}
+OUTPUTS=(modules.dep modules.dep.bin modules.alias modules.alias.bin modules.softdep
+    modules.weakdep modules.symbols modules.symbols.bin modules.builtin.bin
+    modules.builtin.alias.bin modules.devname)
+export LC_ALL=C
+
+log() { printf 'bench-depmod: %s\n' "$*" >&2; }
+die() { log "$*"; exit 2; }
+
+case $REPEAT in '' | *[!0-9]* | 0) die "BENCH_REPEAT must be a positive number" ;; esac
+[ -n "${EPOCHREALTIME:-}" ] || die "needs bash >= 5 (EPOCHREALTIME)"
+[ -x /usr/bin/time ] || die "needs GNU time for the peak RSS: apt-get install -y time"
+command -v zstd > /dev/null || die "needs zstd: apt-get install -y zstd"
+
+# ---- the reference ---------------------------------------------------------
+WRAPPER=$CACHE/kmod34/bin/depmod
+R=$CACHE/kmod34/root
+[ -x "$WRAPPER" ] || die "no $WRAPPER: run scripts/fetch-reference.sh first"
+LDSO=""
+for f in "$R/usr/lib64/ld-linux-x86-64.so.2" "$R/lib64/ld-linux-x86-64.so.2" \
+    "$R/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" "$R/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"; do
+    if [ -e "$f" ]; then LDSO=$f; break; fi
+done
+[ -n "$LDSO" ] || die "no ld-linux-x86-64.so.2 under $R"
+KMOD34=("$LDSO" --library-path "$R/usr/lib/x86_64-linux-gnu:$R/lib/x86_64-linux-gnu" --argv0 depmod "$R/usr/bin/kmod")
+v_direct=$("${KMOD34[@]}" --version 2>&1) || die "cannot run kmod 34 directly: $v_direct"
+v_wrapper=$("$WRAPPER" --version 2>&1) || die "cannot run $WRAPPER: $v_wrapper"
+[ "$v_direct" = "$v_wrapper" ] || die "direct loader call differs from the wrapper: '$v_direct' vs '$v_wrapper'"
+
+# ---- ours ------------------------------------------------------------------
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-depmod.XXXXXX")
+cleanup() { rm -rf "$WORK"; }
+trap cleanup EXIT
+mkdir -p "$WORK/bin" "$OUT"
+if [ -n "${BENCH_OURS:-}" ]; then
+    OURS=("$BENCH_OURS")
+    OURS_DESC="$BENCH_OURS (BENCH_OURS)"
+else
+    log "cargo build --release"
+    (cd "$ROOT" && cargo build --release) >&2 || die "cargo build --release failed"
+    [ -x "$TARGET_DIR/release/kmod" ] || die "no $TARGET_DIR/release/kmod"
+    ln -s "$TARGET_DIR/release/kmod" "$WORK/bin/depmod"
+    OURS=("$WORK/bin/depmod")
+    OURS_DESC="$TARGET_DIR/release/kmod through a symlink named depmod"
+fi
+
+# ---- helpers ---------------------------------------------------------------
+# timed CMD... -> "wall_seconds peak_rss_kib exit_status" of one run, output discarded
+timed() {
+    local t0 t1 rc=0
+    t0=$EPOCHREALTIME
+    /usr/bin/time -f %M -o "$WORK/rss" "$@" > /dev/null 2> "$WORK/stderr" || rc=$?
+    t1=$EPOCHREALTIME
+    awk -v a="$t0" -v b="$t1" -v m="$(tail -n1 "$WORK/rss")" -v rc="$rc" \
+        'BEGIN { printf "%.3f %d %d\n", b - a, m, rc }'
+}
+# bench CMD... -> "best_wall max_rss worst_status" over $REPEAT runs (after a warm-up)
+bench() {
+    local i line w m rc bw="" mm=0 st=0
+    timed "$@" > /dev/null
+    for ((i = 0; i < REPEAT; i++)); do
+        line=$(timed "$@")
+        read -r w m rc <<< "$line"
+        if [ -z "$bw" ] || awk -v t="$w" -v b="$bw" 'BEGIN { exit !(t < b) }'; then bw=$w; fi
+        [ "$m" -gt "$mm" ] && mm=$m
+        [ "$rc" = 0 ] || st=$rc
+    done
+    echo "$bw $mm $st"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
+# tree_dir NAME -> the tree's root (a -zstd name is made once under $WORK)
+tree_dir() {
+    local name=$1 base
+    case $name in
+    *-zstd)
+        base=${name%-zstd}
+        if [ ! -d "$WORK/$name" ]; then
+            [ -d "$CACHE/trees/$base" ] || die "no $CACHE/trees/$base"
+            log "$name: compressing every module of $base with zstd"
+            cp -al "$CACHE/trees/$base" "$WORK/$name"
+            # --rm only unlinks the hard link; zstd records the content size (kmod needs it)
+            find "$WORK/$name/lib/modules" -type f -name '*.ko' -print0 |
+                xargs -0 -n 400 -P 2 zstd -q --rm --
+        fi
+        echo "$WORK/$name"
+        ;;
+    *) echo "$CACHE/trees/$name" ;;
+    esac
+}
+
+# ---- run -------------------------------------------------------------------
+log "$(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); best of $REPEAT runs per figure"
+TABLE=$WORK/table
+DIFFS=0
+rm -f "$OUT"/*.diff
+{
+    echo "| tree | modules | kmod s | ours s | ours/kmod time | kmod peak RSS MiB | ours peak RSS MiB | ours/kmod RSS | outputs |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
+} > "$TABLE"
+for tree in "${TREES[@]}"; do
+    src=$(tree_dir "$tree")
+    base=${tree%-zstd}
+    kf=$CACHE/trees/$base/KVER
+    [ -r "$kf" ] || die "no $kf: run scripts/fetch-reference.sh first"
+    kver=$(head -n1 "$kf")
+    [ -d "$src/lib/modules/$kver" ] || die "no lib/modules/$kver in $src"
+    count=$(find "$src/lib/modules/$kver" -type f \( -name '*.ko' -o -name '*.ko.xz' -o -name '*.ko.zst' -o -name '*.ko.gz' \) | wc -l)
+    for tool in kmod ours; do
+        rm -rf "$WORK/copy-$tool"
+        cp -al "$src" "$WORK/copy-$tool"
+    done
+    log "$tree ($kver, $count modules): kmod"
+    read -r kt km ks <<< "$(bench "${KMOD34[@]}" -b "$WORK/copy-kmod" "$kver")"
+    log "$tree: ours"
+    read -r ot om os <<< "$(bench "${OURS[@]}" -b "$WORK/copy-ours" "$kver")"
+    # same outputs?
+    what=()
+    [ "$ks" = 0 ] || what+=("kmod exit $ks")
+    [ "$os" = 0 ] || what+=("ours exit $os")
+    mkdir -p "$OUT/$tree"
+    for f in "${OUTPUTS[@]}"; do
+        k=$WORK/copy-kmod/lib/modules/$kver/$f
+        u=$WORK/copy-ours/lib/modules/$kver/$f
+        cp "$u" "$OUT/$tree/$f" 2> /dev/null || true
+        if ! cmp -s "$k" "$u"; then
+            what+=("$f")
+            case $f in
+            *.bin) cmp "$k" "$u" > "$OUT/$tree.$f.diff" 2>&1 || true ;;
+            *) diff -u "$k" "$u" > "$OUT/$tree.$f.diff" 2>&1 || true ;;
+            esac
+        fi
+    done
+    if [ ${#what[@]} = 0 ]; then
+        same="identical"
+    else
+        same="DIFFERENT: ${what[*]}"
+        DIFFS=1
+    fi
+    echo "| $tree | $count | $kt | $ot | $(ratio "$ot" "$kt") | $(mib "$km") | $(mib "$om") | $(ratio "$om" "$km") | $same |" >> "$TABLE"
+    rm -rf "$WORK/copy-kmod" "$WORK/copy-ours"
+done
+
+echo
+echo "depmod: kmod 34.2 vs kmod-rs, \`depmod -b <copy of the tree> <kver>\`, wall seconds (best of $REPEAT runs after a warm-up) and peak RSS (largest of those runs)"
+echo
+echo "- kmod = $R/usr/bin/kmod, run as: ld.so --library-path <trixie libs> --argv0 depmod kmod ...  (the wrapper's exec line, without its sh)"
+echo "- ours = $OURS_DESC"
+echo "- $(nproc) CPUs; load average now $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+cat "$TABLE"
+if [ $DIFFS = 1 ]; then
+    echo
+    echo "OUTPUTS DIFFER: diffs in $OUT/"
+    for f in "$OUT"/*.diff; do
+        [ -e "$f" ] || continue
+        echo "--- $f (first 20 lines)"
+        head -n 20 "$f"
+    done
+    exit 1
+fi
+echo
+echo "outputs identical (all 11 index files) for every tree"
