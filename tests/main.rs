@@ -8,5 +8,7 @@
 mod support;
 
 mod cli;
+mod depmod_crash;
 mod depmod_synthetic;
+mod oracle_depmod;
 mod oracle_modinfo;
