@@ -75,6 +75,10 @@ impl Compression {
     }
 }
 
+#[cfg_attr(
+    not(any(feature = "xz", feature = "zstd", feature = "gzip")),
+    allow(dead_code)
+)]
 fn too_big(path: &Path, func: &'static str, codec: &str, limit: u64) -> Error {
     Error::Decompress {
         path: path.to_path_buf(),
@@ -312,6 +316,10 @@ fn gzip(path: &Path, _input: &[u8], _limit: u64) -> Result<Vec<u8>, Error> {
 mod tests {
     use super::*;
 
+    #[cfg_attr(
+        not(any(feature = "xz", feature = "zstd", feature = "gzip")),
+        allow(dead_code)
+    )]
     fn msg(e: &Error) -> String {
         e.libkmod_log().unwrap().1.to_string()
     }
