@@ -96,7 +96,7 @@ pub struct Parsed {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GetoptError(pub String);
 
-/// Parse `args` (without argv[0]). `argv0` is used in diagnostics. With `stop_at_operand`
+/// Parse `args` (without `argv[0]`). `argv0` is used in diagnostics. With `stop_at_operand`
 /// parsing stops at the first operand (`+` in a getopt optstring).
 pub fn parse(
     argv0: &[u8],

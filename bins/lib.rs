@@ -1,6 +1,6 @@
 //! kmod-rs: the tools (`kmod`, `modinfo`, ...) over `libkmod-rs`.
 //!
-//! `run(argv, env)` is the whole program: it dispatches on argv[0] and writes only
+//! `run(argv, env)` is the whole program: it dispatches on `argv[0]` and writes only
 //! to the writers in [`Env`], so tests call it in-process.
 
 pub mod diag;

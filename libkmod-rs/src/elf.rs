@@ -5,10 +5,10 @@
 //! a borrowed `&[u8]`: any architecture's modules can be read on any host.
 //!
 //! Validation, as kmod does it (errno in brackets):
-//! * `\x7fELF` and more than 16 bytes, else [ENOEXEC]; class 1/2 with a file longer
-//!   than the ELF header, data LSB/MSB, else [EINVAL];
+//! * `\x7fELF` and more than 16 bytes, else `ENOEXEC`; class 1/2 with a file longer
+//!   than the ELF header, data LSB/MSB, else `EINVAL`;
 //! * `e_shentsize` equal to the section header size, the section header table inside
-//!   the file, the section-name table valid, non-empty and NUL-terminated, else [EINVAL];
+//!   the file, the section-name table valid, non-empty and NUL-terminated, else `EINVAL`;
 //! * a section whose data lies outside the file is ignored; the first section with a
 //!   given name wins; a section at offset 0 counts as absent.
 //!

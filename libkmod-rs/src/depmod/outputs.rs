@@ -13,7 +13,7 @@
 //! | `modules.symbols.bin` | `symbol:<name>` → owner |
 //! | `modules.builtin.bin` | from `modules.builtin` (0 bytes if that is missing) |
 //! | `modules.builtin.alias.bin` | from `modules.builtin.modinfo` (0 bytes if missing) |
-//! | `modules.devname` | `<module> <devname> <c|b><major>:<minor>` |
+//! | `modules.devname` | `<module> <devname> <c or b><major>:<minor>` |
 //!
 //! Each file is written to `<name>.<pid>.<usec>.<sec>` in the output directory
 //! (created `O_EXCL`, mode 0644), flushed, then renamed over the final name, so a
