@@ -1,4 +1,4 @@
-//! The multi-call dispatcher: the basename of argv[0] picks the tool; `kmod <command>`
+//! The multi-call dispatcher: the basename of `argv[0]` picks the tool; `kmod <command>`
 //! runs `help`, `list` or `static-nodes`.
 
 use crate::env::Env;
@@ -9,8 +9,12 @@ type RunFn = fn(&[u8], &[OsString], &mut Env<'_>) -> i32;
 
 /// The compat tools, by the name they are called as.
 pub const TOOLS: &[(&str, RunFn)] = &[
-    ("depmod", crate::tools::depmod::run),
+    ("lsmod", crate::tools::lsmod::run),
+    ("rmmod", crate::tools::rmmod::run),
+    ("insmod", crate::tools::insmod::run),
     ("modinfo", crate::tools::modinfo::run),
+    ("modprobe", crate::tools::modprobe::run),
+    ("depmod", crate::tools::depmod::run),
 ];
 
 /// kmod's version as printed by `-V`: kmod's layout, naming this project too.
@@ -26,7 +30,7 @@ pub fn version() -> String {
     )
 }
 
-/// `program_invocation_short_name`: the part of argv[0] after the last `/`.
+/// `program_invocation_short_name`: the part of `argv[0]` after the last `/`.
 #[must_use]
 pub fn short_name(argv0: &[u8]) -> String {
     let base = match argv0.iter().rposition(|&c| c == b'/') {
@@ -36,7 +40,7 @@ pub fn short_name(argv0: &[u8]) -> String {
     String::from_utf8_lossy(base).into_owned()
 }
 
-/// Run the tool named by argv[0] (or `kmod <command>`).
+/// Run the tool named by `argv[0]` (or `kmod <command>`).
 pub fn run(argv: &[OsString], env: &mut Env<'_>) -> i32 {
     use std::os::unix::ffi::OsStrExt;
     let argv0 = argv.first().map_or(&b"kmod"[..], |a| a.as_bytes());
@@ -56,7 +60,8 @@ fn kmod_help(env: &mut Env<'_>, prog: &str) {
         "kmod - Manage kernel modules: list, load, unload, etc\nUsage:\n\t{prog} [options] command [command_options]\n\n\
 Options:\n\t-V, --version     show version\n\t-h, --help        show this help\n\nCommands:\n"
     );
-    s.push_str("  help         Show help message\n");
+    s.push_str("  help         show help message\n");
+    s.push_str("  list         list currently loaded modules\n");
     s.push_str("\nkmod also handles gracefully if called from following symlinks:\n");
     for (n, _) in TOOLS {
         let _ = writeln!(s, "  {n:<12} compat {n} command");
@@ -94,6 +99,10 @@ fn kmod(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
     if cmd == b"help" {
         kmod_help(env, &prog);
         return 0;
+    }
+    if cmd == b"list" {
+        let rest: Vec<OsString> = parsed.operands[1..].iter().map(|a| getopt::os(a)).collect();
+        return crate::tools::lsmod::run_list(&rest, env);
     }
     let _ = env
         .err

@@ -8,19 +8,24 @@
 #![deny(missing_docs)]
 
 pub mod compress;
+pub mod config;
 pub mod depmod;
 pub mod elf;
 pub mod error;
 pub mod file;
 pub mod fnmatch;
 pub mod index;
+pub mod insert;
 pub mod kernel;
+pub mod kmsg;
 pub mod lookup;
 pub mod modinfo;
 pub mod name;
 pub mod paths;
+pub mod resolve;
 pub mod root;
 pub mod signature;
+pub mod state;
 #[cfg(test)]
 mod testko;
 

@@ -28,3 +28,9 @@ pub const DEPMOD_D: &[&str] = &[
 ];
 /// Builtin module information inside a module directory.
 pub const MODULES_BUILTIN_MODINFO: &str = "modules.builtin.modinfo";
+/// The kernel log, one record per read (read by [`crate::kmsg`]).
+pub const DEV_KMSG: &str = "/dev/kmsg";
+/// The local syslog socket (the tools' `-s/--syslog`).
+pub const DEV_LOG: &str = "/dev/log";
+/// The console, where syslog messages go when `/dev/log` cannot take them (`LOG_CONS`).
+pub const DEV_CONSOLE: &str = "/dev/console";

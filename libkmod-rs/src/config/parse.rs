@@ -146,7 +146,12 @@ fn key(t: Option<&[u8]>) -> Option<Vec<u8>> {
 }
 
 /// Parse one file's contents into `cfg`.
-pub(super) fn parse_file(cfg: &mut Config, filename: &str, content: &[u8], out: &mut Vec<LogRecord>) {
+pub(super) fn parse_file(
+    cfg: &mut Config,
+    filename: &str,
+    content: &[u8],
+    out: &mut Vec<LogRecord>,
+) {
     let mut pos = 0;
     let mut linenum = 0u32;
     while let Some(line) = next_line(content, &mut pos, &mut linenum) {

@@ -8,24 +8,24 @@ use std::fs::File;
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Linux;
 
-fn cstring(s: &str) -> Result<CString, i32> {
+fn cstring(s: &[u8]) -> Result<CString, i32> {
     CString::new(s).map_err(|_| crate::error::errno::EINVAL)
 }
 
 impl Kernel for Linux {
-    fn finit_module(&mut self, file: &File, params: &str, flags: u32) -> Result<(), i32> {
+    fn finit_module(&mut self, file: &File, params: &[u8], flags: u32) -> Result<(), i32> {
         let params = cstring(params)?;
         let flags = nix::kmod::ModuleInitFlags::from_bits_retain(flags);
         nix::kmod::finit_module(file, &params, flags).map_err(|e| e as i32)
     }
 
-    fn init_module(&mut self, image: &[u8], params: &str) -> Result<(), i32> {
+    fn init_module(&mut self, image: &[u8], params: &[u8]) -> Result<(), i32> {
         let params = cstring(params)?;
         nix::kmod::init_module(image, &params).map_err(|e| e as i32)
     }
 
     fn delete_module(&mut self, name: &str, flags: u32) -> Result<(), i32> {
-        let name = cstring(name)?;
+        let name = cstring(name.as_bytes())?;
         let flags = nix::kmod::DeleteModuleFlags::from_bits_retain(flags as _);
         nix::kmod::delete_module(&name, flags).map_err(|e| e as i32)
     }

@@ -1,8 +1,10 @@
 //! The only boundary to the running kernel: loading, unloading and `uname`.
 //!
-//! [`linux::Linux`] makes the real syscalls; [`fake::FakeKernel`] (feature
+//! [`linux::Linux`] makes the real syscalls; `fake::FakeKernel` (feature
 //! `fake-kernel`) records calls and updates a fake `/sys/module` and `/proc/modules`
 //! under a [`crate::Root`] so the tools can be tested without root.
+//!
+//! Parameters are bytes, as the kernel takes them (a NUL inside is `EINVAL`).
 
 #[cfg(any(test, feature = "fake-kernel"))]
 pub mod fake;
@@ -25,11 +27,28 @@ pub const O_TRUNC: u32 = 0o1000;
 /// The kernel operations kmod needs. Errors are errno values.
 pub trait Kernel {
     /// `finit_module(fd, params, flags)`.
-    fn finit_module(&mut self, file: &File, params: &str, flags: u32) -> Result<(), i32>;
+    fn finit_module(&mut self, file: &File, params: &[u8], flags: u32) -> Result<(), i32>;
     /// `init_module(image, params)`.
-    fn init_module(&mut self, image: &[u8], params: &str) -> Result<(), i32>;
+    fn init_module(&mut self, image: &[u8], params: &[u8]) -> Result<(), i32>;
     /// `delete_module(name, flags)`.
     fn delete_module(&mut self, name: &str, flags: u32) -> Result<(), i32>;
     /// The running kernel's release (`uname -r`).
     fn release(&self) -> Result<String, i32>;
+}
+
+/// A borrowed kernel is a kernel: tests hand `Box::new(&mut fake)` to a tool and
+/// look at the fake's recorded calls afterwards.
+impl<K: Kernel + ?Sized> Kernel for &mut K {
+    fn finit_module(&mut self, file: &File, params: &[u8], flags: u32) -> Result<(), i32> {
+        (**self).finit_module(file, params, flags)
+    }
+    fn init_module(&mut self, image: &[u8], params: &[u8]) -> Result<(), i32> {
+        (**self).init_module(image, params)
+    }
+    fn delete_module(&mut self, name: &str, flags: u32) -> Result<(), i32> {
+        (**self).delete_module(name, flags)
+    }
+    fn release(&self) -> Result<String, i32> {
+        (**self).release()
+    }
 }

@@ -1,0 +1,8 @@
+//! `rmmod` as its own binary (same code as `kmod` called as `rmmod`).
+fn main() {
+    let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.is_empty() {
+        argv.push("rmmod".into());
+    }
+    std::process::exit(kmod_rs::main_with(&argv));
+}

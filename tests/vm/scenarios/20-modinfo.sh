@@ -1,0 +1,7 @@
+step modinfo-loop '/sbin/modinfo loop'
+step modinfo-F-depends '/sbin/modinfo -F depends btrfs'
+step modinfo-aliases '/sbin/modinfo -F filename fs-vfat char-major-10-237 "$PCI_ALIAS"'
+step modinfo-p '/sbin/modinfo -p loop'
+step modinfo-builtin '/sbin/modinfo "$BUILTIN"'
+step modinfo-path '/sbin/modinfo -F name -F vermagic "$DUMMY"'
+step modinfo-missing '/sbin/modinfo no_such_module'
