@@ -62,6 +62,7 @@ Options:\n\t-V, --version     show version\n\t-h, --help        show this help\n
     );
     s.push_str("  help         show help message\n");
     s.push_str("  list         list currently loaded modules\n");
+    s.push_str("  static-nodes output the static-node information installed with the currently running kernel\n");
     s.push_str("\nkmod also handles gracefully if called from following symlinks:\n");
     for (n, _) in TOOLS {
         let _ = writeln!(s, "  {n:<12} compat {n} command");
@@ -99,6 +100,10 @@ fn kmod(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
     if cmd == b"help" {
         kmod_help(env, &prog);
         return 0;
+    }
+    if cmd == b"static-nodes" {
+        let rest: Vec<OsString> = parsed.operands[1..].iter().map(|a| getopt::os(a)).collect();
+        return crate::tools::static_nodes::run(&rest, env);
     }
     if cmd == b"list" {
         let rest: Vec<OsString> = parsed.operands[1..].iter().map(|a| getopt::os(a)).collect();

@@ -71,3 +71,52 @@ fn version_names_the_project() {
     assert!(s.starts_with("kmod version 34.2 (kmod-rs "), "{s}");
     assert_eq!(s.lines().count(), 2);
 }
+
+#[test]
+fn static_nodes_formats() {
+    let tmp = TempDir::new("cli");
+    let dir = tmp.path().join("lib/modules/4.4.4");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("modules.devname"),
+        "# Device nodes to trigger on-demand module loading.\nloop loop-control c10:237\nfuse fuse c10:229\ntun net/tun c10:200\nbad entry\ncuse cuse x10:1\n",
+    )
+    .unwrap();
+    let (code, out, err) = run_in(tmp.path(), &["kmod", "static-nodes", "-f", "tmpfiles"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        out,
+        "c! /dev/loop-control 0600 - - - 10:237\nc! /dev/fuse 0600 - - - 10:229\nd /dev/net 0755 - - -\nc! /dev/net/tun 0600 - - - 10:200\n"
+    );
+    assert_eq!(
+        err,
+        "Error: invalid devname entry: bad entry\nError: invalid devname entry: cuse cuse x10:1\n"
+    );
+    let (_, out, _) = run_in(tmp.path(), &["kmod", "static-nodes"]);
+    assert!(out.starts_with("Module: loop\n\tDevice node: /dev/loop-control\n\t\tType: character device\n\t\tMajor: 10\n\t\tMinor: 237\n"));
+    let target = tmp.path().join("out/sub/static-nodes");
+    let (code, out, _) = run_in(
+        tmp.path(),
+        &[
+            "kmod",
+            "static-nodes",
+            "--format=devname",
+            "-o",
+            target.to_str().unwrap(),
+        ],
+    );
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "loop loop-control c10:237\nfuse fuse c10:229\ntun net/tun c10:200\n"
+    );
+    std::fs::remove_file(dir.join("modules.devname")).unwrap();
+    let (code, _, err) = run_in(tmp.path(), &["kmod", "static-nodes"]);
+    assert_eq!(
+        (code, err.as_str()),
+        (
+            0,
+            "Warning: /lib/modules/4.4.4/modules.devname not found - ignoring\n"
+        )
+    );
+}

@@ -7,3 +7,4 @@ pub mod lsmod;
 pub mod modinfo;
 pub mod modprobe;
 pub mod rmmod;
+pub mod static_nodes;
