@@ -137,6 +137,14 @@ impl<'a> Iterator for Values<'a> {
     }
 }
 
+/// The most values a lookup or dump returns: a well-formed file stores each value
+/// once in at least 5 bytes, and a wildcard search may find a pattern twice; crafted
+/// files whose nodes share one value list could otherwise return far more values
+/// than they have bytes.
+fn value_cap(data: &[u8]) -> usize {
+    (data.len() / 5).saturating_mul(2).saturating_add(16)
+}
+
 /// One level of an explicit depth-first walk.
 struct Frame<'a> {
     node: Node<'a>,
@@ -386,7 +394,8 @@ impl<'a> Index<'a> {
                     }
                 }
                 let Some(&ch) = rest.first() else {
-                    found.extend(node.values());
+                    let room = value_cap(self.data).saturating_sub(found.len());
+                    found.extend(node.values().take(room));
                     break;
                 };
                 match node
@@ -415,14 +424,18 @@ impl<'a> Index<'a> {
         if !walk.enter(root, 0) {
             return;
         }
-        for v in root.values() {
+        // a crafted file can make nodes share value lists: bound the output too
+        let mut room = value_cap(self.data);
+        for v in root.values().take(room) {
+            room -= 1;
             f(&walk.key, v);
         }
         while let Some(step) = walk.step() {
             match step {
                 Step::Enter => {
                     if let Some(top) = walk.stack.last() {
-                        for v in top.node.values() {
+                        for v in top.node.values().take(room) {
+                            room -= 1;
                             f(&walk.key, v);
                         }
                     }
@@ -485,7 +498,8 @@ fn collect<'a>(
                 && top.node.value_count > 0
                 && fnmatch(&walk.key, subkey)
             {
-                found.extend(top.node.values());
+                let room = value_cap(walk.data).saturating_sub(found.len());
+                found.extend(top.node.values().take(room));
             }
             walk.pop();
         }
