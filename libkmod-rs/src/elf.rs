@@ -806,7 +806,7 @@ mod tests {
             let info: Vec<&[u8]> = elf.modinfo_strings().unwrap();
             assert_eq!(
                 info,
-                ko.modinfo.iter().map(|s| s.as_bytes()).collect::<Vec<_>>()
+                ko.modinfo.iter().map(String::as_bytes).collect::<Vec<_>>()
             );
             let v = elf.modversions().unwrap();
             assert_eq!(v.len(), 2);
@@ -833,7 +833,7 @@ mod tests {
 
     #[test]
     fn ksymtab_strings_fallback() {
-        let mut ko = Ko::new(object::Architecture::X86_64, object::Endianness::Little);
+        let mut ko = Ko::sample(object::Architecture::X86_64, object::Endianness::Little);
         ko.exports.clear();
         ko.ksymtab_strings = vec!["sym_one", "sym_two"];
         let data = ko.build();
@@ -846,7 +846,7 @@ mod tests {
 
     #[test]
     fn missing_sections_give_enodata() {
-        let mut ko = Ko::new(object::Architecture::X86_64, object::Endianness::Little);
+        let mut ko = Ko::sample(object::Architecture::X86_64, object::Endianness::Little);
         ko.versions.clear();
         let data = ko.build();
         let elf = ModuleElf::parse(&data).unwrap();
@@ -860,7 +860,7 @@ mod tests {
             ModuleElf::parse(&[0u8; 100]).unwrap_err().errno,
             errno::ENOEXEC
         );
-        let data = Ko::new(object::Architecture::X86_64, object::Endianness::Little).build();
+        let data = Ko::sample(object::Architecture::X86_64, object::Endianness::Little).build();
         let mut bad = data.clone();
         bad[4] = 3;
         assert_eq!(ModuleElf::parse(&bad).unwrap_err().errno, errno::EINVAL);
@@ -926,8 +926,8 @@ mod tests {
             let (_, _, _, flags) = s.raw_section(idx).unwrap();
             assert_eq!(flags & SHF_ALLOC, 0);
         }
-        let mut ko = Ko::new(object::Architecture::X86_64, object::Endianness::Little);
-        ko.modinfo = vec!["license=GPL"];
+        let mut ko = Ko::sample(object::Architecture::X86_64, object::Endianness::Little);
+        ko.modinfo = vec!["license=GPL".into()];
         let data = ko.build();
         let elf = ModuleElf::parse(&data).unwrap();
         assert_eq!(elf.strip(false, true).unwrap_err().errno, errno::ENODATA);

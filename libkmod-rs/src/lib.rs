@@ -26,8 +26,9 @@ pub mod resolve;
 pub mod root;
 pub mod signature;
 pub mod state;
-#[cfg(test)]
-mod testko;
+#[cfg(any(test, feature = "fake-kernel"))]
+#[allow(missing_docs, clippy::missing_panics_doc)]
+pub mod testko;
 
 pub use error::{Error, Result};
 pub use root::Root;

@@ -1,4 +1,5 @@
-//! Synthetic kernel modules for unit tests, written with `object`'s ELF writer:
+//! Synthetic kernel modules for tests (the library's and the integration tests',
+//! through the `fake-kernel` feature), written with `object`'s ELF writer:
 //! any class and byte order, with `.modinfo`, `__versions`, `__ksymtab_strings`,
 //! `.gnu.linkonce.this_module`, exported (`__crc_*`) and undefined symbols.
 
@@ -11,36 +12,51 @@ use object::{
 pub struct Ko {
     pub arch: Architecture,
     pub endian: Endianness,
-    pub name: &'static str,
-    pub modinfo: Vec<&'static str>,
+    pub name: String,
+    pub modinfo: Vec<String>,
     pub versions: Vec<(u64, &'static str)>,
-    pub exports: Vec<(&'static str, u64)>,
+    pub exports: Vec<(String, u64)>,
     pub ksymtab_strings: Vec<&'static str>,
-    pub needs: Vec<(&'static str, bool)>,
+    pub needs: Vec<(String, bool)>,
 }
 
 impl Ko {
+    /// A minimal module (`license=GPL` only) named `mod_a`.
+    #[must_use]
     pub fn new(arch: Architecture, endian: Endianness) -> Self {
         Ko {
             arch,
             endian,
-            name: "mod_a",
-            modinfo: vec![
-                "license=GPL",
-                "alias=foo-*",
-                "vermagic=6.1.0 SMP mod_unload ",
-            ],
-            versions: vec![(0x1234_5678, "module_layout"), (0xdead_beef, "printk")],
-            exports: vec![("mod_a_fn", 0xcafe)],
+            name: "mod_a".into(),
+            modinfo: vec!["license=GPL".into()],
+            versions: vec![],
+            exports: vec![],
             ksymtab_strings: vec![],
-            needs: vec![("printk", false), ("weak_thing", true)],
+            needs: vec![],
         }
     }
 
+    /// A module with aliases, vermagic, `__versions`, one export and two needs.
+    #[must_use]
+    pub fn sample(arch: Architecture, endian: Endianness) -> Self {
+        let mut ko = Ko::new(arch, endian);
+        ko.modinfo = vec![
+            "license=GPL".into(),
+            "alias=foo-*".into(),
+            "vermagic=6.1.0 SMP mod_unload ".into(),
+        ];
+        ko.versions = vec![(0x1234_5678, "module_layout"), (0xdead_beef, "printk")];
+        ko.exports = vec![("mod_a_fn".into(), 0xcafe)];
+        ko.needs = vec![("printk".into(), false), ("weak_thing".into(), true)];
+        ko
+    }
+
+    #[must_use]
     pub fn is64(&self) -> bool {
         self.arch.address_size().is_some_and(|s| s.bytes() == 8)
     }
 
+    #[must_use]
     pub fn build(&self) -> Vec<u8> {
         let mut obj = Object::new(BinaryFormat::Elf, self.arch, self.endian);
         let big = self.endian == Endianness::Big;
@@ -117,11 +133,12 @@ impl Ko {
 }
 
 /// One module per class/byte-order combination.
+#[must_use]
 pub fn all_kinds() -> Vec<Ko> {
     vec![
-        Ko::new(Architecture::X86_64, Endianness::Little),
-        Ko::new(Architecture::I386, Endianness::Little),
-        Ko::new(Architecture::S390x, Endianness::Big),
-        Ko::new(Architecture::PowerPc, Endianness::Big),
+        Ko::sample(Architecture::X86_64, Endianness::Little),
+        Ko::sample(Architecture::I386, Endianness::Little),
+        Ko::sample(Architecture::S390x, Endianness::Big),
+        Ko::sample(Architecture::PowerPc, Endianness::Big),
     ]
 }
