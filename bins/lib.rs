@@ -3,6 +3,7 @@
 //! `run(argv, env)` is the whole program: it dispatches on `argv[0]` and writes only
 //! to the writers in [`Env`], so tests call it in-process.
 
+pub mod completions;
 pub mod diag;
 pub mod dispatch;
 pub mod env;

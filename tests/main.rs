@@ -15,4 +15,5 @@ mod modprobe_cases;
 mod oracle_depmod;
 mod oracle_modinfo;
 mod oracle_modprobe;
+mod packaging;
 mod vm_tests;
