@@ -7,6 +7,7 @@
 
 mod support;
 
+mod checks;
 mod cli;
 mod depmod_crash;
 mod depmod_synthetic;

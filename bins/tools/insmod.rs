@@ -13,6 +13,7 @@ use super::logging::{self, ToolLog};
 use crate::diag::Level;
 use crate::env::Env;
 use crate::getopt::{self, HasArg, Opt};
+use libkmod_rs::check;
 use libkmod_rs::error::{errno, strerror};
 use libkmod_rs::insert::{self, InsertFlags};
 use std::ffi::OsString;
@@ -152,6 +153,14 @@ fn insmod(
         let mut msg = b"could not load module ".to_vec();
         msg.extend_from_slice(filename);
         msg.extend_from_slice(format!(": {}\n", strerror(e)).as_bytes());
+        log.error(env.err, msg);
+        return 1;
+    }
+    // beyond kmod: refuse what the kernel would refuse, with a precise message
+    if let Err(r) = check::check_module(env.kernel.as_ref(), &env.root, &path, flags, false) {
+        let mut msg = b"could not insert module ".to_vec();
+        msg.extend_from_slice(filename);
+        msg.extend_from_slice(format!(": {}\n", r.reason).as_bytes());
         log.error(env.err, msg);
         return 1;
     }

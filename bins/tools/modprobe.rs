@@ -885,19 +885,22 @@ impl Tool<'_> {
             return 0;
         }
         let show = self.showing();
-        let r = {
+        let (r, refusal) = {
             let mut host = Host {
                 env: &mut *env,
                 log: &self.log,
                 env_options: self.o.env_options.as_deref(),
+                refusal: None,
             };
-            self.ctx.probe_insert(m, flags, extra, show, &mut host)
+            let r = self.ctx.probe_insert(m, flags, extra, show, &mut host);
+            (r, host.refusal)
         };
         match r {
             Ok(_) => 0,
             Err(e) => {
                 let name = m.name();
                 let text = match e {
+                    _ if refusal.is_some() => refusal.unwrap_or_default(),
                     errno::EEXIST => msg(&[
                         b"could not insert '",
                         name,
@@ -1235,6 +1238,9 @@ struct Host<'a, 'e> {
     env: &'a mut Env<'e>,
     log: &'a Log,
     env_options: Option<&'a [u8]>,
+    /// The message of a module refused before loading (beyond kmod, see
+    /// [`libkmod_rs::check`]).
+    refusal: Option<Vec<u8>>,
 }
 
 impl ProbeHost for Host<'_, '_> {
@@ -1247,7 +1253,7 @@ impl ProbeHost for Host<'_, '_> {
     fn insert(
         &mut self,
         ctx: &Context,
-        _m: &Mod,
+        m: &Mod,
         path: &Path,
         options: &[u8],
         flags: ProbeFlags,
@@ -1257,6 +1263,21 @@ impl ProbeHost for Host<'_, '_> {
             force_modversion: flags.force_modversion,
             force_vermagic: flags.force_vermagic,
         };
+        if let Err(r) =
+            libkmod_rs::check::check_module(&*self.env.kernel, ctx.root(), path, iflags, true)
+        {
+            self.refusal = Some(msg(&[
+                b"could not insert '",
+                m.name(),
+                b"': ",
+                r.reason.as_bytes(),
+                b"\n",
+            ]));
+            return Err(InsertFailure {
+                errno: r.errno,
+                opened: false,
+            });
+        }
         match insert_module(&mut *self.env.kernel, ctx.root(), path, options, iflags) {
             Ok(_) => Ok(()),
             Err(e) => {

@@ -7,6 +7,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
 #![deny(missing_docs)]
 
+pub mod check;
 pub mod compress;
 pub mod config;
 pub mod depmod;

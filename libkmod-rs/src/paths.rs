@@ -6,6 +6,8 @@ pub const MODULE_DIR: &str = "/lib/modules";
 pub const PROC_MODULES: &str = "/proc/modules";
 /// The kernel command line.
 pub const PROC_CMDLINE: &str = "/proc/cmdline";
+/// The kernel's symbol table (names; addresses may read as zero).
+pub const PROC_KALLSYMS: &str = "/proc/kallsyms";
 /// Per-module state directories.
 pub const SYS_MODULE: &str = "/sys/module";
 /// The kernel's in-kernel module decompressor name.
