@@ -42,5 +42,7 @@ if [ -x scripts/fuzz-smoke.sh ]; then
     step "fuzz smoke run"
     FUZZ_SECONDS=${FUZZ_SECONDS:-15} scripts/fuzz-smoke.sh
 fi
+step "demo (the README's first command) on a real kernel"
+bash scripts/demo.sh
 echo
 echo "all checks passed"
