@@ -365,6 +365,9 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
         emit(&diag, env, &mut log);
         r
     };
+    // The process ends next: freeing the module table piece by piece would only
+    // add to depmod's run time (the kernel reclaims it all at once).
+    std::mem::forget(depmod);
     match result {
         Ok(()) => 0,
         Err(m) => {

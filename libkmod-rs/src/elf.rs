@@ -538,10 +538,10 @@ impl<'a> ModuleElf<'a> {
             if u64::from(name_off) >= strtab.len() as u64 {
                 return None;
             }
-            let name = cstr(&strtab[name_off as usize..]);
-            let Some(rest) = name.strip_prefix(b"__crc_") else {
+            let Some(rest) = strtab[name_off as usize..].strip_prefix(b"__crc_") else {
                 continue;
             };
+            let rest = cstr(rest);
             let bind = match info >> 4 {
                 0 => Bind::Local,
                 1 => Bind::Global,
@@ -612,8 +612,11 @@ impl<'a> ModuleElf<'a> {
         let count = symtab.len() as u64 / symlen;
         let nver = versions.len() / VERSION_RECORD;
         let mut visited = vec![false; nver];
-        let mut by_name: std::collections::HashMap<&[u8], usize> =
-            std::collections::HashMap::with_capacity(nver);
+        let mut by_name: std::collections::HashMap<&[u8], usize, crate::fxhash::FastHash> =
+            std::collections::HashMap::with_capacity_and_hasher(
+                nver,
+                crate::fxhash::FastHash::default(),
+            );
         for (k, rec) in versions.chunks_exact(VERSION_RECORD).enumerate() {
             let field = &rec[crclen..crclen + namelen];
             if let Some(n) = field.iter().position(|&c| c == 0) {

@@ -15,6 +15,7 @@ pub mod elf;
 pub mod error;
 pub mod file;
 pub mod fnmatch;
+pub mod fxhash;
 pub mod index;
 pub mod insert;
 pub mod kernel;

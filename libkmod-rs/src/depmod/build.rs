@@ -13,7 +13,6 @@ use crate::elf::{Bind, ModuleElf};
 use crate::error::{Error, strerror};
 use crate::file::ModuleFile;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -44,7 +43,6 @@ pub struct Mod {
     pub users: u32,
     /// Topological number.
     pub dep_sort_idx: usize,
-    parsed: Option<Parsed>,
 }
 
 impl Mod {
@@ -55,13 +53,45 @@ impl Mod {
     }
 }
 
-/// What a module file gives depmod.
+/// What a module file gives depmod. Symbol names are copied back to back into one
+/// buffer per module (two allocations per module instead of one per symbol).
 #[derive(Debug, Clone, Default)]
 struct Parsed {
-    exports: Vec<(Vec<u8>, u64)>,
+    names: Vec<u8>,
+    /// Exported symbols: name range in `names`, CRC.
+    exports: Vec<(usize, usize, u64)>,
     info: [Vec<Vec<u8>>; 3],
-    needs: Option<Vec<(Vec<u8>, u64, bool)>>,
+    needs: Option<Vec<Need>>,
     log: Vec<Diagnostic>,
+}
+
+/// A needed symbol: name range in [`Parsed::names`], CRC, weak binding.
+#[derive(Debug, Clone, Copy)]
+struct Need {
+    start: usize,
+    end: usize,
+    crc: u64,
+    weak: bool,
+}
+
+impl Parsed {
+    fn name(&self, start: usize, end: usize) -> &[u8] {
+        &self.names[start..end]
+    }
+
+    fn add_name(&mut self, name: &[u8]) -> (usize, usize) {
+        let start = self.names.len();
+        self.names.extend_from_slice(name);
+        (start, self.names.len())
+    }
+}
+
+/// What resolving one module's needed symbols gives.
+#[derive(Debug, Default)]
+struct Resolved {
+    deps: Vec<usize>,
+    log: Vec<Diagnostic>,
+    show: Vec<Vec<u8>>,
 }
 
 /// A symbol: its owner module (None = the kernel) and CRC.
@@ -111,32 +141,11 @@ pub struct Depmod {
     pub show: Vec<Vec<u8>>,
     /// Each module's `modules.dep` line (computed once, used by two outputs).
     dep_lines: std::sync::OnceLock<Vec<Vec<u8>>>,
+    /// Module-owned symbols in kmod's order (computed once, used by two outputs).
+    owned: std::sync::OnceLock<Vec<(Vec<u8>, usize)>>,
 }
 
-/// A fast non-cryptographic hasher (FxHash's mixing) for symbol and module tables:
-/// keys come from local files, so flooding resistance is not needed.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Fx(u64);
-
-impl Hasher for Fx {
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
-        }
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// `BuildHasher` for [`Fx`].
-pub type FastHash = BuildHasherDefault<Fx>;
+pub use crate::fxhash::{FastHash, Fx};
 
 fn diag(level: Level, message: String) -> Diagnostic {
     Diagnostic { level, message }
@@ -174,7 +183,13 @@ impl Depmod {
         } else {
             self.strip_prefix(name)
         };
-        self.symbols.insert(name.to_vec(), Symbol { owner, crc });
+        let sym = Symbol { owner, crc };
+        match self.symbols.get_mut(name) {
+            Some(old) => *old = sym,
+            None => {
+                self.symbols.insert(name.to_vec(), sym);
+            }
+        }
     }
 
     fn symbol_find(&self, name: &[u8]) -> Option<&Symbol> {
@@ -361,6 +376,8 @@ impl Depmod {
         }
     }
 
+    /// Add the file if it is a module that wins over any module of the same name
+    /// found before.
     fn search_file(&mut self, path: &[u8], name: &[u8]) {
         if !crate::name::has_module_extension(name) {
             return;
@@ -481,86 +498,96 @@ impl Depmod {
     /// Parse every module (in parallel), then resolve symbols, dependencies and the
     /// topological order. Fails when there are dependency cycles (reported in the log).
     pub fn load(&mut self) -> Result<(), Cycles> {
-        self.parse_all();
+        use rayon::prelude::*;
+        let mut parsed: Vec<Parsed> = self
+            .mods
+            .par_iter()
+            .map(|m| parse_module(&m.path))
+            .collect();
         // exports, in array order (later owners replace earlier ones)
-        for i in 0..self.mods.len() {
-            let mut parsed = self.mods[i].parsed.take().unwrap_or_default();
-            self.log.append(&mut parsed.log);
-            let [a, s, w] = std::mem::take(&mut parsed.info);
+        self.symbols
+            .reserve(parsed.iter().map(|p| p.exports.len()).sum::<usize>());
+        for (i, p) in parsed.iter_mut().enumerate() {
+            self.log.append(&mut p.log);
+            let [a, s, w] = std::mem::take(&mut p.info);
             self.mods[i].aliases = a;
             self.mods[i].softdeps = s;
             self.mods[i].weakdeps = w;
-            for (name, crc) in &parsed.exports {
-                self.symbol_add(name, false, *crc, Some(i));
-            }
-            self.mods[i].parsed = Some(parsed);
-        }
-        for i in 0..self.mods.len() {
-            let needs = self.mods[i].parsed.as_mut().and_then(|p| p.needs.take());
-            let Some(needs) = needs else { continue };
-            for (name, crc, weak) in needs {
-                let Some(sym) = self.symbol_find(&name).cloned() else {
-                    if self.opts.print_unknown && !weak {
-                        self.log.push(diag(
-                            Level::Warning,
-                            format!(
-                                "{} needs unknown symbol {}\n",
-                                lossy(&self.mods[i].path),
-                                lossy(&name)
-                            ),
-                        ));
-                    }
-                    continue;
-                };
-                if self.opts.check_symvers && sym.crc != crc && !weak && self.opts.print_unknown {
-                    self.log.push(diag(
-                        Level::Warning,
-                        format!(
-                            "{} disagrees about version of symbol {}\n",
-                            lossy(&self.mods[i].path),
-                            lossy(&name)
-                        ),
-                    ));
-                }
-                let Some(owner) = sym.owner else { continue };
-                if self.mods[i].deps.contains(&owner) {
-                    continue;
-                }
-                self.mods[i].deps.push(owner);
-                self.mods[owner].users += 1;
-                if self.opts.verbose {
-                    let mut line = self.mods[i].path.clone();
-                    line.extend_from_slice(b" needs \"");
-                    line.extend_from_slice(&self.symbol_display(&name));
-                    line.extend_from_slice(b"\": ");
-                    line.extend_from_slice(&self.mods[owner].path);
-                    line.push(b'\n');
-                    self.show.push(line);
-                }
+            for &(start, end, crc) in &p.exports {
+                self.symbol_add(p.name(start, end), false, crc, Some(i));
             }
         }
-        for m in &mut self.mods {
-            m.parsed = None;
+        // needed symbols, each module on its own (the symbol table is read-only now)
+        let resolved: Vec<Resolved> = parsed
+            .par_iter()
+            .enumerate()
+            .map(|(i, p)| self.resolve_needs(i, p))
+            .collect();
+        drop(parsed);
+        for (i, mut r) in resolved.into_iter().enumerate() {
+            self.log.append(&mut r.log);
+            self.show.append(&mut r.show);
+            for &d in &r.deps {
+                self.mods[d].users += 1;
+            }
+            self.mods[i].deps = r.deps;
         }
         self.toposort()
+    }
+
+    fn resolve_needs(&self, i: usize, p: &Parsed) -> Resolved {
+        let mut r = Resolved::default();
+        let Some(needs) = &p.needs else {
+            return r;
+        };
+        let m = &self.mods[i];
+        for need in needs {
+            let name = p.name(need.start, need.end);
+            let Some(sym) = self.symbol_find(name) else {
+                if self.opts.print_unknown && !need.weak {
+                    r.log.push(diag(
+                        Level::Warning,
+                        format!("{} needs unknown symbol {}\n", lossy(&m.path), lossy(name)),
+                    ));
+                }
+                continue;
+            };
+            if self.opts.check_symvers
+                && sym.crc != need.crc
+                && !need.weak
+                && self.opts.print_unknown
+            {
+                r.log.push(diag(
+                    Level::Warning,
+                    format!(
+                        "{} disagrees about version of symbol {}\n",
+                        lossy(&m.path),
+                        lossy(name)
+                    ),
+                ));
+            }
+            let Some(owner) = sym.owner else { continue };
+            if r.deps.contains(&owner) {
+                continue;
+            }
+            r.deps.push(owner);
+            if self.opts.verbose {
+                let mut line = m.path.clone();
+                line.extend_from_slice(b" needs \"");
+                line.extend_from_slice(&self.symbol_display(name));
+                line.extend_from_slice(b"\": ");
+                line.extend_from_slice(&self.mods[owner].path);
+                line.push(b'\n');
+                r.show.push(line);
+            }
+        }
+        r
     }
 
     fn symbol_display(&self, name: &[u8]) -> Vec<u8> {
         // kmod prints the stored symbol's name (prefix and leading '.' stripped)
         let n = name.strip_prefix(b".").unwrap_or(name);
         self.strip_prefix(n).to_vec()
-    }
-
-    fn parse_all(&mut self) {
-        use rayon::prelude::*;
-        let results: Vec<Parsed> = self
-            .mods
-            .par_iter()
-            .map(|m| parse_module(&m.path))
-            .collect();
-        for (m, p) in self.mods.iter_mut().zip(results) {
-            m.parsed = Some(p);
-        }
     }
 
     fn toposort(&mut self) -> Result<(), Cycles> {
@@ -664,6 +691,25 @@ impl Depmod {
         out
     }
 
+    /// Module-owned symbols in kmod's 2048-bucket hash order: (name, owner index).
+    pub fn owned_symbols(&self) -> impl Iterator<Item = (&[u8], usize)> {
+        self.owned
+            .get_or_init(|| {
+                let owned: Vec<(&Vec<u8>, usize)> = self
+                    .symbols
+                    .iter()
+                    .filter_map(|(k, s)| s.owner.map(|o| (k, o)))
+                    .collect();
+                let names: Vec<&[u8]> = owned.iter().map(|(k, _)| k.as_slice()).collect();
+                super::hash::iteration_order(&names, 2048)
+                    .into_iter()
+                    .map(|i| (owned[i].0.clone(), owned[i].1))
+                    .collect()
+            })
+            .iter()
+            .map(|(k, o)| (k.as_slice(), *o))
+    }
+
     /// Every module's `modules.dep` line (without the newline), in array order.
     pub fn dep_lines(&self) -> &[Vec<u8>] {
         self.dep_lines.get_or_init(|| {
@@ -721,15 +767,29 @@ const NEEDED: [&[u8]; 5] = [
     b"__versions",
 ];
 
-/// Read into `buf` (as long as the file) only the parts of a plain module depmod
-/// looks at: ELF header, section headers and names, the sections it reads, and the
-/// sections holding export CRCs. The rest stays stale or zero and is never read.
-fn read_sparse(file: &std::fs::File, buf: &mut Vec<u8>) -> std::io::Result<()> {
+/// Files up to this size are read whole (one system call instead of several).
+const WHOLE_READ: usize = 24 * 1024;
+/// Wanted ranges closer than this are read with one system call.
+const MERGE_GAP: u64 = 16 * 1024;
+/// Bytes read before the section header table with it: the section name table is
+/// usually there.
+const TAIL_SLACK: u64 = 4 * 1024;
+
+/// Read into `whole` (at least as long as the file; the file's bytes are the first
+/// `len`) only the parts of a plain module depmod looks at: ELF header, section
+/// headers and names, the sections it reads, and the sections holding export CRCs,
+/// with as few system calls as practical (near ranges merged; small files whole).
+/// The rest keeps stale bytes of earlier files and is never looked at.
+fn read_sparse<'b>(file: &std::fs::File, whole: &'b mut Vec<u8>) -> std::io::Result<&'b [u8]> {
     use std::os::unix::fs::FileExt;
     let len = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
-    buf.truncate(len);
-    buf.resize(len, 0);
-    let read = |buf: &mut Vec<u8>, off: u64, size: u64| -> std::io::Result<()> {
+    if whole.len() < len {
+        // a fresh zeroed allocation (calloc: large ones are untouched mapped pages, so
+        // only the parts read are ever faulted in) instead of zero-filling in place
+        *whole = vec![0; len];
+    }
+    let buf = &mut whole[..len];
+    let read = |buf: &mut [u8], (off, size): (u64, u64)| -> std::io::Result<()> {
         let (Ok(o), Ok(s)) = (usize::try_from(off), usize::try_from(size)) else {
             return Ok(());
         };
@@ -741,15 +801,30 @@ fn read_sparse(file: &std::fs::File, buf: &mut Vec<u8>) -> std::io::Result<()> {
         }
         file.read_exact_at(&mut buf[o..end], off)
     };
-    read(buf, 0, len.min(64) as u64)?;
-    let Some((off, size)) = ModuleElf::section_table_range(buf) else {
-        return Ok(());
+    if len <= WHOLE_READ {
+        read(buf, (0, len as u64))?;
+        return Ok(buf);
+    }
+    read(buf, (0, 64))?;
+    let Some((shoff, shsize)) = ModuleElf::section_table_range(buf) else {
+        return Ok(buf);
     };
-    read(buf, off, size)?;
-    let Some((off, size)) = ModuleElf::name_table_range(buf) else {
-        return Ok(());
+    let tail = shoff.saturating_sub(TAIL_SLACK).max(64);
+    let mut done: Vec<(u64, u64)> = vec![(0, 64)];
+    if let Some(end) = shoff.checked_add(shsize)
+        && end <= len as u64
+        && tail < end
+    {
+        read(buf, (tail, end - tail))?;
+        done.push((tail, end));
+    } else {
+        read(buf, (shoff, shsize))?;
+    }
+    let Some(names) = ModuleElf::name_table_range(buf) else {
+        return Ok(buf);
     };
-    read(buf, off, size)?;
+    read_missing(buf, &done, &[names], &read)?;
+    done.push((names.0, names.0.saturating_add(names.1)));
     let wanted: Vec<(u64, u64)> = match ModuleElf::parse(buf) {
         Ok(elf) => elf
             .sections()
@@ -757,33 +832,71 @@ fn read_sparse(file: &std::fs::File, buf: &mut Vec<u8>) -> std::io::Result<()> {
             .filter(|(_, n, _, _)| NEEDED.contains(n))
             .map(|(_, _, o, s)| (o, s))
             .collect(),
-        Err(_) => return Ok(()),
+        Err(_) => return Ok(buf),
     };
-    for (o, s) in wanted {
-        read(buf, o, s)?;
-    }
+    read_missing(buf, &done, &wanted, &read)?;
+    done.extend(wanted.iter().map(|&(o, s)| (o, o.saturating_add(s))));
     let crc: Vec<(u64, u64)> = match ModuleElf::parse(buf) {
         Ok(elf) => elf.crc_section_ranges(),
         Err(_) => Vec::new(),
     };
-    for (o, s) in crc {
-        read(buf, o, s)?;
+    read_missing(buf, &done, &crc, &read)?;
+    Ok(buf)
+}
+
+/// Reads one (offset, size) range of the file into the buffer.
+type ReadFn<'f> = dyn Fn(&mut [u8], (u64, u64)) -> std::io::Result<()> + 'f;
+
+/// Read the `wanted` (offset, size) ranges not inside a `done` (start, end) range,
+/// merging those less than [`MERGE_GAP`] apart into one read.
+fn read_missing(
+    buf: &mut [u8],
+    done: &[(u64, u64)],
+    wanted: &[(u64, u64)],
+    read: &ReadFn<'_>,
+) -> std::io::Result<()> {
+    let len = buf.len() as u64;
+    let mut todo: Vec<(u64, u64)> = wanted
+        .iter()
+        .filter_map(|&(o, s)| Some((o, o.checked_add(s)?)))
+        .filter(|&(o, e)| e <= len && o < e)
+        .filter(|&(o, e)| !done.iter().any(|&(a, b)| a <= o && e <= b))
+        .collect();
+    todo.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(todo.len());
+    for (o, e) in todo {
+        match merged.last_mut() {
+            Some(last) if o <= last.1.saturating_add(MERGE_GAP) => last.1 = last.1.max(e),
+            _ => merged.push((o, e)),
+        }
+    }
+    for (o, e) in merged {
+        read(buf, (o, e - o))?;
     }
     Ok(())
 }
 
-fn load_for_depmod(path: &[u8], buf: &mut Vec<u8>) -> Result<Option<Vec<u8>>, Error> {
+/// A module's bytes as depmod reads them.
+enum Image<'b> {
+    /// A plain module: the needed parts read into the per-thread buffer.
+    Sparse(&'b [u8]),
+    /// A decompressed module.
+    Owned(Vec<u8>),
+}
+
+fn load_for_depmod<'b>(path: &[u8], buf: &'b mut Vec<u8>) -> Result<Image<'b>, Error> {
     let f = ModuleFile::open(os(path))?;
     if f.compression() == crate::compress::Compression::None {
-        read_sparse(f.file(), buf).map_err(|e| Error::Io {
-            path: os(path).to_path_buf(),
-            source: e,
-        })?;
-        return Ok(None);
+        return read_sparse(f.file(), buf)
+            .map(Image::Sparse)
+            .map_err(|e| Error::Io {
+                path: os(path).to_path_buf(),
+                source: e,
+            });
     }
     match f.load()? {
-        crate::file::Image::Owned(v) => Ok(Some(v)),
-        crate::file::Image::Mapped(m) => Ok(Some(m.to_vec())),
+        crate::file::Image::Owned(v) => Ok(Image::Owned(v)),
+        crate::file::Image::Mapped(m) => Ok(Image::Owned(m.to_vec())),
     }
 }
 
@@ -791,8 +904,8 @@ fn parse_module_with(path: &[u8], buf: &mut Vec<u8>) -> Parsed {
     let mut p = Parsed::default();
     let owned = load_for_depmod(path, buf);
     let image: &[u8] = match &owned {
-        Ok(Some(v)) => v,
-        Ok(None) => buf,
+        Ok(Image::Owned(v)) => v,
+        Ok(Image::Sparse(b)) => b,
         Err(e) => {
             let dlog = e.libkmod_log().map(|(_, m)| m.to_string());
             let push_d = |p: &mut Parsed| {
@@ -836,7 +949,13 @@ fn parse_module_with(path: &[u8], buf: &mut Vec<u8>) -> Parsed {
         }
     };
     match elf.exported_symbols() {
-        Ok(v) => p.exports = v.iter().map(|s| (s.name.to_vec(), s.crc)).collect(),
+        Ok(v) => {
+            p.exports.reserve(v.len());
+            for s in &v {
+                let (start, end) = p.add_name(s.name);
+                p.exports.push((start, end, s.crc));
+            }
+        }
         Err(e) if e.errno == crate::error::errno::ENODATA => {}
         Err(e) => p.log.push(diag(
             Level::Err,
@@ -862,12 +981,17 @@ fn parse_module_with(path: &[u8], buf: &mut Vec<u8>) -> Parsed {
         }
     }
     if let Ok(needs) = elf.dependency_symbols() {
-        p.needs = Some(
-            needs
-                .iter()
-                .map(|s| (s.name.to_vec(), s.crc, s.bind == Bind::Weak))
-                .collect(),
-        );
+        let mut v = Vec::with_capacity(needs.len());
+        for s in &needs {
+            let (start, end) = p.add_name(s.name);
+            v.push(Need {
+                start,
+                end,
+                crc: s.crc,
+                weak: s.bind == Bind::Weak,
+            });
+        }
+        p.needs = Some(v);
     }
     p
 }

@@ -45,7 +45,7 @@ impl From<io::Error> for OutputError {
 /// One output rendered in memory, with the messages its writer produced.
 type Rendered = (Result<Vec<u8>, OutputError>, Vec<Diagnostic>);
 
-type WriteFn = fn(&Depmod, &mut dyn Write, &mut Vec<Diagnostic>) -> Result<(), OutputError>;
+type WriteFn = fn(&Depmod, &mut Vec<u8>, &mut Vec<Diagnostic>) -> Result<(), OutputError>;
 
 /// One output file.
 pub struct Output {
@@ -120,7 +120,7 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-fn deps(d: &Depmod, out: &mut dyn Write, _: &mut Vec<Diagnostic>) -> Result<(), OutputError> {
+fn deps(d: &Depmod, out: &mut Vec<u8>, _: &mut Vec<Diagnostic>) -> Result<(), OutputError> {
     for line in d.dep_lines() {
         out.write_all(line)?;
         out.write_all(b"\n")?;
@@ -148,7 +148,7 @@ fn insert(
         .map_err(|e| OutputError::Fatal(format!("Module index: {e:?}\n").into_bytes()))
 }
 
-fn finish(idx: &IndexBuilder, out: &mut dyn Write) -> Result<(), OutputError> {
+fn finish(idx: &IndexBuilder, out: &mut Vec<u8>) -> Result<(), OutputError> {
     let bytes = idx
         .to_bytes()
         .map_err(|e| OutputError::Fatal(format!("Module index: {e:?}\n").into_bytes()))?;
@@ -160,7 +160,7 @@ fn prio(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(u32::MAX)
 }
 
-fn deps_bin(d: &Depmod, out: &mut dyn Write, log: &mut Vec<Diagnostic>) -> Result<(), OutputError> {
+fn deps_bin(d: &Depmod, out: &mut Vec<u8>, log: &mut Vec<Diagnostic>) -> Result<(), OutputError> {
     let mut idx = IndexBuilder::new();
     for (i, (m, line)) in d.mods.iter().zip(d.dep_lines()).enumerate() {
         if insert(&mut idx, &m.name, line, prio(i))? && d.opts.warn_dups {
@@ -173,16 +173,15 @@ fn deps_bin(d: &Depmod, out: &mut dyn Write, log: &mut Vec<Diagnostic>) -> Resul
     finish(&idx, out)
 }
 
-fn aliases(d: &Depmod, out: &mut dyn Write, _: &mut Vec<Diagnostic>) -> Result<(), OutputError> {
+fn aliases(d: &Depmod, out: &mut Vec<u8>, _: &mut Vec<Diagnostic>) -> Result<(), OutputError> {
     out.write_all(b"# Aliases extracted from modules themselves.\n")?;
     for m in &d.mods {
         for a in &m.aliases {
-            let mut line = b"alias ".to_vec();
-            line.extend_from_slice(a);
-            line.push(b' ');
-            line.extend_from_slice(&m.name);
-            line.push(b'\n');
-            out.write_all(&line)?;
+            out.extend_from_slice(b"alias ");
+            out.extend_from_slice(a);
+            out.push(b' ');
+            out.extend_from_slice(&m.name);
+            out.push(b'\n');
         }
     }
     Ok(())
@@ -190,7 +189,7 @@ fn aliases(d: &Depmod, out: &mut dyn Write, _: &mut Vec<Diagnostic>) -> Result<(
 
 fn aliases_bin(
     d: &Depmod,
-    out: &mut dyn Write,
+    out: &mut Vec<u8>,
     log: &mut Vec<Diagnostic>,
 ) -> Result<(), OutputError> {
     let mut idx = IndexBuilder::new();
@@ -220,7 +219,7 @@ fn aliases_bin(
 
 fn dep_list(
     d: &Depmod,
-    out: &mut dyn Write,
+    out: &mut Vec<u8>,
     header: &[u8],
     word: &[u8],
     pick: fn(&super::build::Mod) -> &Vec<Vec<u8>>,
@@ -228,19 +227,18 @@ fn dep_list(
     out.write_all(header)?;
     for m in &d.mods {
         for v in pick(m) {
-            let mut line = word.to_vec();
-            line.push(b' ');
-            line.extend_from_slice(&m.name);
-            line.push(b' ');
-            line.extend_from_slice(v);
-            line.push(b'\n');
-            out.write_all(&line)?;
+            out.extend_from_slice(word);
+            out.push(b' ');
+            out.extend_from_slice(&m.name);
+            out.push(b' ');
+            out.extend_from_slice(v);
+            out.push(b'\n');
         }
     }
     Ok(())
 }
 
-fn softdeps(d: &Depmod, out: &mut dyn Write, _: &mut Vec<Diagnostic>) -> Result<(), OutputError> {
+fn softdeps(d: &Depmod, out: &mut Vec<u8>, _: &mut Vec<Diagnostic>) -> Result<(), OutputError> {
     dep_list(
         d,
         out,
@@ -250,7 +248,7 @@ fn softdeps(d: &Depmod, out: &mut dyn Write, _: &mut Vec<Diagnostic>) -> Result<
     )
 }
 
-fn weakdeps(d: &Depmod, out: &mut dyn Write, _: &mut Vec<Diagnostic>) -> Result<(), OutputError> {
+fn weakdeps(d: &Depmod, out: &mut Vec<u8>, _: &mut Vec<Diagnostic>) -> Result<(), OutputError> {
     dep_list(
         d,
         out,
@@ -260,41 +258,27 @@ fn weakdeps(d: &Depmod, out: &mut dyn Write, _: &mut Vec<Diagnostic>) -> Result<
     )
 }
 
-/// Module-owned symbols in kmod's 2048-bucket hash order: (name, owner index).
-fn owned_symbols(d: &Depmod) -> Vec<(&[u8], usize)> {
-    let owned: Vec<(&[u8], usize)> = d
-        .symbols
-        .iter()
-        .filter_map(|(k, s)| s.owner.map(|o| (k.as_slice(), o)))
-        .collect();
-    let names: Vec<&[u8]> = owned.iter().map(|(k, _)| *k).collect();
-    super::hash::iteration_order(&names, 2048)
-        .into_iter()
-        .map(|i| owned[i])
-        .collect()
-}
-
-fn symbols(d: &Depmod, out: &mut dyn Write, _: &mut Vec<Diagnostic>) -> Result<(), OutputError> {
+fn symbols(d: &Depmod, out: &mut Vec<u8>, _: &mut Vec<Diagnostic>) -> Result<(), OutputError> {
     out.write_all(b"# Aliases for symbols, used by symbol_request().\n")?;
-    for (name, owner) in owned_symbols(d) {
-        let mut line = b"alias symbol:".to_vec();
-        line.extend_from_slice(name);
-        line.push(b' ');
-        line.extend_from_slice(&d.mods[owner].name);
-        line.push(b'\n');
-        out.write_all(&line)?;
+    for (name, owner) in d.owned_symbols() {
+        out.extend_from_slice(b"alias symbol:");
+        out.extend_from_slice(name);
+        out.push(b' ');
+        out.extend_from_slice(&d.mods[owner].name);
+        out.push(b'\n');
     }
     Ok(())
 }
 
 fn symbols_bin(
     d: &Depmod,
-    out: &mut dyn Write,
+    out: &mut Vec<u8>,
     log: &mut Vec<Diagnostic>,
 ) -> Result<(), OutputError> {
     let mut idx = IndexBuilder::new();
-    for (name, owner) in owned_symbols(d) {
-        let mut key = b"symbol:".to_vec();
+    let mut key = b"symbol:".to_vec();
+    for (name, owner) in d.owned_symbols() {
+        key.truncate(7);
         key.extend_from_slice(name);
         let oname = &d.mods[owner].name;
         if insert(&mut idx, &key, oname, prio(owner))? && d.opts.warn_dups {
@@ -329,7 +313,7 @@ fn read_input(d: &Depmod, file: &str, log: &mut Vec<Diagnostic>) -> Option<Vec<u
 
 fn builtin_bin(
     d: &Depmod,
-    out: &mut dyn Write,
+    out: &mut Vec<u8>,
     log: &mut Vec<Diagnostic>,
 ) -> Result<(), OutputError> {
     let Some(data) = read_input(d, "modules.builtin", log) else {
@@ -369,7 +353,7 @@ fn read_to<'a>(data: &'a [u8], pos: &mut usize, end: u8) -> &'a [u8] {
 
 fn builtin_alias_bin(
     d: &Depmod,
-    out: &mut dyn Write,
+    out: &mut Vec<u8>,
     log: &mut Vec<Diagnostic>,
 ) -> Result<(), OutputError> {
     let Some(data) = read_input(d, "modules.builtin.modinfo", log) else {
@@ -445,7 +429,7 @@ fn major_minor(s: &[u8], prefix: &[u8]) -> Option<(u32, u32)> {
     Some((a, b))
 }
 
-fn devname(d: &Depmod, out: &mut dyn Write, log: &mut Vec<Diagnostic>) -> Result<(), OutputError> {
+fn devname(d: &Depmod, out: &mut Vec<u8>, log: &mut Vec<Diagnostic>) -> Result<(), OutputError> {
     let mut empty = true;
     for m in &d.mods {
         let mut devname: Option<&[u8]> = None;
@@ -497,7 +481,9 @@ pub fn write_stdout(
     log: &mut Vec<Diagnostic>,
 ) -> Result<(), OutputError> {
     for o in OUTPUTS.iter().filter(|o| !o.binary) {
-        (o.write)(d, out, log)?;
+        let mut buf = Vec::new();
+        (o.write)(d, &mut buf, log)?;
+        out.write_all(&buf)?;
     }
     Ok(())
 }
@@ -505,7 +491,7 @@ pub fn write_stdout(
 /// Write every output atomically into `outdir` (created with mode 0755 if missing).
 /// Messages are appended to `log`; a fatal one is returned as the error text.
 pub fn write_files(d: &Depmod, outdir: &Path, log: &mut Vec<Diagnostic>) -> Result<(), Vec<u8>> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    use std::os::unix::fs::DirBuilderExt;
     if let Err(e) = std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o755)
@@ -518,47 +504,95 @@ pub fn write_files(d: &Depmod, outdir: &Path, log: &mut Vec<Diagnostic>) -> Resu
         )
         .into_bytes());
     }
-    // Render every file in parallel; write and rename them in order afterwards.
-    let rendered: Vec<Rendered> = {
-        use rayon::prelude::*;
-        OUTPUTS
-            .par_iter()
-            .map(|o| {
-                let mut buf = Vec::new();
-                let mut olog = Vec::new();
-                let r = (o.write)(d, &mut buf, &mut olog).map(|()| buf);
-                (r, olog)
-            })
-            .collect()
-    };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    let pid = std::process::id();
-    for (o, (r, mut olog)) in OUTPUTS.iter().zip(rendered) {
-        log.append(&mut olog);
-        let bytes = match r {
-            Ok(b) => b,
-            Err(OutputError::Fatal(msg)) => return Err(msg),
-            Err(OutputError::Io(e)) => {
-                log.push(Diagnostic {
-                    level: Level::Err,
-                    message: format!(
-                        "Could not write index '{}': {}\n",
-                        o.name,
-                        crate::error::strerror(e.raw_os_error().unwrap_or(5))
-                    ),
-                });
-                return Err(Vec::new());
+    let suffix = format!(
+        ".{}.{}.{}",
+        std::process::id(),
+        now.subsec_micros(),
+        now.as_secs()
+    );
+    // Render every file in parallel; a writer thread writes and renames them in
+    // the table's order as they become ready (so the renames, which free the old
+    // files' blocks, overlap the rendering), stopping at the first fatal error
+    // exactly as writing them one after the other would.
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, Rendered)>();
+    std::thread::scope(|s| {
+        let writer = s.spawn(move || {
+            let mut wlog = Vec::new();
+            let mut ready: Vec<Option<Rendered>> = OUTPUTS.iter().map(|_| None).collect();
+            let mut next = 0;
+            while next < OUTPUTS.len() {
+                if let Some(r) = ready[next].take() {
+                    commit(&OUTPUTS[next], r, outdir, &suffix, &mut wlog)?;
+                    next += 1;
+                    continue;
+                }
+                match rx.recv() {
+                    Ok((i, r)) => ready[i] = Some(r),
+                    Err(_) => break,
+                }
             }
-        };
-        let tmp_name = format!(
-            "{}.{}.{}.{}",
-            o.name,
-            pid,
-            now.subsec_micros(),
-            now.as_secs()
-        );
+            Ok(wlog)
+        });
+        {
+            use rayon::prelude::*;
+            OUTPUTS
+                .par_iter()
+                .enumerate()
+                .for_each_with(tx, |tx, (i, o)| {
+                    let mut buf = Vec::new();
+                    let mut olog = Vec::new();
+                    let r = (o.write)(d, &mut buf, &mut olog).map(|()| buf);
+                    // the writer stops listening after a fatal error
+                    let _ = tx.send((i, (r, olog)));
+                });
+        }
+        match writer.join() {
+            Ok(Ok(mut wlog)) => {
+                log.append(&mut wlog);
+                Ok(())
+            }
+            Ok(Err((mut wlog, msg))) => {
+                log.append(&mut wlog);
+                Err(msg)
+            }
+            Err(p) => std::panic::resume_unwind(p),
+        }
+    })
+}
+
+/// Write one rendered output to a temporary file and rename it over the final
+/// name. `Err` stops the writing of later outputs: the messages so far and the
+/// fatal message (empty when the reason is already in the messages).
+fn commit(
+    o: &Output,
+    (r, mut olog): Rendered,
+    outdir: &Path,
+    suffix: &str,
+    log: &mut Vec<Diagnostic>,
+) -> Result<(), (Vec<Diagnostic>, Vec<u8>)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    log.append(&mut olog);
+    let stop = |log: &mut Vec<Diagnostic>, msg: Vec<u8>| Err((std::mem::take(log), msg));
+    let bytes = match r {
+        Ok(b) => b,
+        Err(OutputError::Fatal(msg)) => return stop(log, msg),
+        Err(OutputError::Io(e)) => {
+            log.push(Diagnostic {
+                level: Level::Err,
+                message: format!(
+                    "Could not write index '{}': {}\n",
+                    o.name,
+                    crate::error::strerror(e.raw_os_error().unwrap_or(5))
+                ),
+            });
+            return stop(log, Vec::new());
+        }
+    };
+    {
+        let tmp_name = format!("{}{suffix}", o.name);
         let tmp = outdir.join(&tmp_name);
         let mut file = match std::fs::OpenOptions::new()
             .write(true)
@@ -577,7 +611,7 @@ pub fn write_files(d: &Depmod, outdir: &Path, log: &mut Vec<Diagnostic>) -> Resu
                         crate::error::strerror(e.raw_os_error().unwrap_or(5))
                     ),
                 });
-                continue;
+                return Ok(());
             }
         };
         if let Err(e) = file.write_all(&bytes).and_then(|()| file.flush()) {
@@ -592,20 +626,23 @@ pub fn write_files(d: &Depmod, outdir: &Path, log: &mut Vec<Diagnostic>) -> Resu
                     crate::error::strerror(e.raw_os_error().unwrap_or(28))
                 ),
             });
-            return Err(Vec::new());
+            return stop(log, Vec::new());
         }
         drop(file);
         if let Err(e) = std::fs::rename(&tmp, outdir.join(o.name)) {
             let _ = std::fs::remove_file(&tmp);
-            return Err(format!(
-                "renameat({}, {}, {}, {}): {}\n",
-                outdir.display(),
-                tmp_name,
-                outdir.display(),
-                o.name,
-                crate::error::strerror(e.raw_os_error().unwrap_or(5))
-            )
-            .into_bytes());
+            return stop(
+                log,
+                format!(
+                    "renameat({}, {}, {}, {}): {}\n",
+                    outdir.display(),
+                    tmp_name,
+                    outdir.display(),
+                    o.name,
+                    crate::error::strerror(e.raw_os_error().unwrap_or(5))
+                )
+                .into_bytes(),
+            );
         }
     }
     Ok(())

@@ -61,17 +61,34 @@ pub fn first_non_ascii(s: &[u8]) -> Option<u8> {
     s.iter().copied().find(|&b| b >= CHILD_MAX)
 }
 
+/// A byte range in [`IndexBuilder::bytes`].
+#[derive(Debug, Clone, Copy, Default)]
+struct Span {
+    start: usize,
+    end: usize,
+}
+
+impl Span {
+    fn len(self) -> usize {
+        self.end - self.start
+    }
+
+    fn is_empty(self) -> bool {
+        self.start == self.end
+    }
+}
+
 /// One value of a key.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct Value {
     priority: u32,
-    value: Vec<u8>,
+    value: Span,
 }
 
 /// A trie node in the builder's arena.
 #[derive(Debug, Clone, Default)]
 struct BNode {
-    prefix: Vec<u8>,
+    prefix: Span,
     /// (arc byte, node index), sorted by arc byte.
     children: Vec<(u8, usize)>,
     /// Sorted by ascending priority; equal priorities newest first.
@@ -123,6 +140,9 @@ impl BNode {
 pub struct IndexBuilder {
     /// Node arena; index 0 is the root (whose prefix stays empty).
     nodes: Vec<BNode>,
+    /// Every prefix and value string, back to back (a node split only divides
+    /// its prefix's span, so nothing is ever copied twice).
+    bytes: Vec<u8>,
 }
 
 impl Default for IndexBuilder {
@@ -137,6 +157,20 @@ impl IndexBuilder {
     pub fn new() -> Self {
         IndexBuilder {
             nodes: vec![BNode::default()],
+            bytes: Vec::new(),
+        }
+    }
+
+    fn span(&self, s: Span) -> &[u8] {
+        &self.bytes[s.start..s.end]
+    }
+
+    fn push_bytes(&mut self, b: &[u8]) -> Span {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(b);
+        Span {
+            start,
+            end: self.bytes.len(),
         }
     }
 
@@ -164,7 +198,7 @@ impl IndexBuilder {
         loop {
             // Make the node's prefix a prefix of key[i..], splitting the node
             // where they diverge.
-            let prefix = &self.nodes[node].prefix;
+            let prefix = self.span(self.nodes[node].prefix);
             let common = prefix
                 .iter()
                 .zip(&key[i..])
@@ -175,7 +209,7 @@ impl IndexBuilder {
             }
             i += common;
             let Some(&ch) = key.get(i) else {
-                return Ok(add_value(&mut self.nodes[node].values, value, priority));
+                return Ok(self.add_value(node, value, priority));
             };
             let children = &self.nodes[node].children;
             match children.binary_search_by_key(&ch, |c| c.0) {
@@ -185,13 +219,12 @@ impl IndexBuilder {
                 }
                 Err(pos) => {
                     let child = self.nodes.len();
+                    let prefix = self.push_bytes(&key[i + 1..]);
+                    let value = self.push_bytes(value);
                     self.nodes.push(BNode {
-                        prefix: key[i + 1..].to_vec(),
+                        prefix,
                         children: Vec::new(),
-                        values: vec![Value {
-                            priority,
-                            value: value.to_vec(),
-                        }],
+                        values: vec![Value { priority, value }],
                     });
                     self.nodes[node].children.insert(pos, (ch, child));
                     return Ok(false);
@@ -200,16 +233,35 @@ impl IndexBuilder {
         }
     }
 
+    /// Insert a value into a node's sorted value list the way depmod does;
+    /// `true` when an identical value string was already present.
+    fn add_value(&mut self, node: usize, value: &[u8], priority: u32) -> bool {
+        let values = &self.nodes[node].values;
+        let duplicate = values.iter().any(|v| self.span(v.value) == value);
+        let pos = values.partition_point(|v| v.priority < priority);
+        let value = self.push_bytes(value);
+        self.nodes[node]
+            .values
+            .insert(pos, Value { priority, value });
+        duplicate
+    }
+
     /// Split `node` at byte `at` of its prefix: the node keeps `prefix[..at]`
     /// and gets a single child (on arc byte `prefix[at]`) holding the rest of
     /// the prefix and everything the node had.
     fn split(&mut self, node: usize, at: usize) {
         let old = &mut self.nodes[node];
-        let arc = old.prefix[at];
-        let tail = old.prefix[at + 1..].to_vec();
-        old.prefix.truncate(at);
+        let p = old.prefix;
+        let arc = self.bytes[p.start + at];
+        old.prefix = Span {
+            start: p.start,
+            end: p.start + at,
+        };
         let moved = BNode {
-            prefix: tail,
+            prefix: Span {
+                start: p.start + at + 1,
+                end: p.end,
+            },
             children: std::mem::take(&mut old.children),
             values: std::mem::take(&mut old.values),
         };
@@ -267,7 +319,7 @@ impl IndexBuilder {
             debug_assert_eq!(out.len() as u64, u64::from(offset[n]));
             let node = &self.nodes[n];
             if !node.prefix.is_empty() {
-                out.extend_from_slice(&node.prefix);
+                out.extend_from_slice(self.span(node.prefix));
                 out.push(0);
             }
             if let (Some(&(first, _)), Some(&(last, _))) =
@@ -288,7 +340,7 @@ impl IndexBuilder {
                 out.extend_from_slice(&(node.values.len() as u32).to_be_bytes());
                 for v in &node.values {
                     out.extend_from_slice(&v.priority.to_be_bytes());
-                    out.extend_from_slice(&v.value);
+                    out.extend_from_slice(self.span(v.value));
                     out.push(0);
                 }
             }
@@ -319,7 +371,7 @@ impl IndexBuilder {
                 .collect();
             let offset = out.len() as u32;
             if !node.prefix.is_empty() {
-                out.extend_from_slice(&node.prefix);
+                out.extend_from_slice(b.span(node.prefix));
                 out.push(0);
             }
             if let (Some(&(first, _)), Some(&(last, _))) = (refs.first(), refs.last()) {
@@ -334,7 +386,7 @@ impl IndexBuilder {
                 out.extend_from_slice(&(node.values.len() as u32).to_be_bytes());
                 for v in &node.values {
                     out.extend_from_slice(&v.priority.to_be_bytes());
-                    out.extend_from_slice(&v.value);
+                    out.extend_from_slice(b.span(v.value));
                     out.push(0);
                 }
             }
@@ -348,19 +400,4 @@ impl IndexBuilder {
         out[8..12].copy_from_slice(&root.to_be_bytes());
         out
     }
-}
-
-/// Insert a value into a sorted value list the way depmod does; `true` when
-/// an identical value string was already present.
-fn add_value(values: &mut Vec<Value>, value: &[u8], priority: u32) -> bool {
-    let duplicate = values.iter().any(|v| v.value == value);
-    let pos = values.partition_point(|v| v.priority < priority);
-    values.insert(
-        pos,
-        Value {
-            priority,
-            value: value.to_vec(),
-        },
-    );
-    duplicate
 }
