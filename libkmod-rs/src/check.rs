@@ -26,6 +26,7 @@ use crate::error::{errno, strerror};
 use crate::file::ModuleFile;
 use crate::insert::InsertFlags;
 use crate::kernel::Kernel;
+use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -188,157 +189,234 @@ pub fn check_module(
     flags: InsertFlags,
     with_deps: bool,
 ) -> Result<(), Refusal> {
-    if let Err(e) = std::fs::File::open(path) {
-        let errno = e.raw_os_error().unwrap_or(errno::ENOENT);
-        // a missing file is reported as kmod does, by the insertion itself
-        if errno == errno::ENOENT {
-            return Ok(());
-        }
-        return Err(Refusal {
-            errno,
-            reason: strerror(errno),
-        });
-    }
-    let Ok(release) = kernel.release() else {
-        return Ok(());
-    };
-    let Some(image) = ModuleFile::open(path).ok().and_then(|f| f.load().ok()) else {
-        return Ok(());
-    };
-    let Ok(elf) = ModuleElf::parse(&image) else {
-        return Ok(());
-    };
-    let moddir = root.path(format!("{}/{release}", crate::paths::MODULE_DIR));
-    let dep = modules_dep(&moddir);
-    let versions = elf.modversions().unwrap_or_default();
-    let has_crcs = elf.section_by_name(b"__versions").is_some();
+    Checker::new(kernel, root).check(path, flags, &[], with_deps)
+}
 
-    if !flags.force_vermagic
-        && let Some(magic) = vermagic_of(&elf)
-        && let Some(want) = kernel_vermagic(&dep, &moddir)
-        && !same_magic(&magic, &want, has_crcs)
-    {
-        return Err(Refusal {
-            errno: errno::ENOEXEC,
-            reason: format!(
-                "version magic '{}' should be '{}'",
-                text(&magic),
-                text(&want)
-            ),
-        });
-    }
+/// The checks of several modules against one view of the running kernel: its
+/// release, `modules.dep`, `/proc/kallsyms`, the known CRCs and the exports of the
+/// module files are read once (modprobe checks a whole chain before inserting it).
+#[derive(Debug)]
+pub struct Checker {
+    root: Root,
+    release: Option<String>,
+    moddir: PathBuf,
+    dep: Vec<(PathBuf, Vec<PathBuf>)>,
+    by_name: HashMap<Vec<u8>, PathBuf>,
+    kernel_magic: OnceCell<Option<Vec<u8>>>,
+    ksyms: OnceCell<Option<HashMap<Vec<u8>, Vec<u8>>>>,
+    known_crcs: OnceCell<HashMap<Vec<u8>, u64>>,
+    /// Exports of module files (`None`: unreadable).
+    exports: HashMap<PathBuf, Option<HashMap<Vec<u8>, u64>>>,
+}
 
-    // The modules that provide symbols besides the kernel: loaded ones, and (for
-    // modprobe) the dependencies, by name → file.
-    let by_name: HashMap<Vec<u8>, &PathBuf> = dep
-        .iter()
-        .filter_map(|(p, _)| {
-            let n = crate::name::path_to_modname(p.as_os_str().as_bytes())?;
-            Some((n, p))
-        })
-        .collect();
-    let mut providers: Vec<PathBuf> = Vec::new();
-    if with_deps {
-        let me = crate::name::path_to_modname(path.as_os_str().as_bytes());
-        if let Some(me) = me
-            && let Some(p) = by_name.get(&me)
-            && let Some((_, deps)) = dep.iter().find(|(q, _)| q == *p)
-        {
-            providers.extend(deps.iter().cloned());
-        }
-    }
-    if let Ok(loaded) = crate::state::proc_modules(root) {
-        for m in loaded {
-            if let Some(p) = by_name.get(&crate::name::modname_normalize(&m.name)) {
-                providers.push((*p).clone());
-            }
-        }
-    }
-    // a provider whose file cannot be read makes an unknown symbol uncertain
-    let unreadable = std::cell::Cell::new(false);
-    let mut cache: HashMap<PathBuf, HashMap<Vec<u8>, u64>> = HashMap::new();
-    let mut exports = |p: &Path| -> HashMap<Vec<u8>, u64> {
-        cache
-            .entry(p.to_path_buf())
-            .or_insert_with(|| {
-                exports_of(p).unwrap_or_else(|| {
-                    unreadable.set(true);
-                    HashMap::new()
-                })
+impl Checker {
+    /// A checker for the running kernel `kernel` under `root`. Reads `modules.dep`;
+    /// the rest is read when first needed.
+    #[must_use]
+    pub fn new(kernel: &dyn Kernel, root: &Root) -> Checker {
+        let release = kernel.release().ok();
+        let moddir = root.path(format!(
+            "{}/{}",
+            crate::paths::MODULE_DIR,
+            release.as_deref().unwrap_or_default()
+        ));
+        let dep = if release.is_some() {
+            modules_dep(&moddir)
+        } else {
+            Vec::new()
+        };
+        let by_name = dep
+            .iter()
+            .filter_map(|(p, _)| {
+                let n = crate::name::path_to_modname(p.as_os_str().as_bytes())?;
+                Some((n, p.clone()))
             })
-            .clone()
-    };
+            .collect();
+        Checker {
+            root: root.clone(),
+            release,
+            moddir,
+            dep,
+            by_name,
+            kernel_magic: OnceCell::new(),
+            ksyms: OnceCell::new(),
+            known_crcs: OnceCell::new(),
+            exports: HashMap::new(),
+        }
+    }
 
-    let ksyms = kallsyms(root);
-    let known_crcs = symvers(root, &release);
-    // symbol → the CRC its provider exports (None: provider unknown or unversioned)
-    let mut resolve = |name: &[u8]| -> (bool, Option<u64>) {
-        if let Some(ks) = &ksyms
-            && let Some(module) = ks.get(name)
-        {
-            if module.is_empty() {
-                return (true, known_crcs.get(name).copied());
-            }
-            let crc = by_name
-                .get(&crate::name::modname_normalize(module))
-                .and_then(|p| exports(p).get(name).copied())
-                .filter(|&c| c != 0)
-                .or_else(|| known_crcs.get(name).copied());
-            return (true, crc);
-        }
-        for p in &providers {
-            if let Some(&crc) = exports(p).get(name) {
-                return (true, (crc != 0).then_some(crc));
-            }
-        }
-        if ksyms.is_some() {
-            let mut ks = b"__ksymtab_".to_vec();
-            ks.extend_from_slice(name);
-            if ksyms.as_ref().is_some_and(|k| k.contains_key(&ks)) {
-                return (true, known_crcs.get(name).copied());
-            }
-        }
-        if let Some(&crc) = known_crcs.get(name) {
-            return (true, Some(crc));
-        }
-        (false, None)
-    };
+    /// The exports of a module file, read once (`None`: unreadable).
+    fn exports(&mut self, p: &Path) -> Option<&HashMap<Vec<u8>, u64>> {
+        self.exports
+            .entry(p.to_path_buf())
+            .or_insert_with(|| exports_of(p))
+            .as_ref()
+    }
 
-    let needed = elf.dependency_symbols().unwrap_or_default();
-    let mut seen = HashSet::new();
-    for s in &needed {
-        if s.bind == Bind::Weak || ignored(s.name) || !seen.insert(s.name) {
-            continue;
-        }
-        let (found, crc) = resolve(s.name);
-        if !found {
-            if ksyms.is_some() && !unreadable.get() {
-                return Err(Refusal {
-                    errno: errno::ENOENT,
-                    reason: format!("Unknown symbol {}", text(s.name)),
-                });
+    /// Check the module file at `path`. `providers`: module files loaded before it
+    /// (modprobe: the earlier modules of its chain); `with_deps`: the modules of its
+    /// `modules.dep` line are loaded first too.
+    ///
+    /// # Errors
+    /// The [`Refusal`] when the kernel would certainly refuse the module.
+    pub fn check(
+        &mut self,
+        path: &Path,
+        flags: InsertFlags,
+        providers: &[PathBuf],
+        with_deps: bool,
+    ) -> Result<(), Refusal> {
+        if let Err(e) = std::fs::File::open(path) {
+            let errno = e.raw_os_error().unwrap_or(errno::ENOENT);
+            // a missing file is reported as kmod does, by the insertion itself
+            if errno == errno::ENOENT {
+                return Ok(());
             }
-            continue;
+            return Err(Refusal {
+                errno,
+                reason: strerror(errno),
+            });
         }
-        if flags.force_modversion || !has_crcs {
-            continue;
-        }
-        let Some(crc) = crc else { continue };
-        if let Some(v) = versions.iter().find(|v| v.name == s.name)
-            && (v.crc as u32) != (crc as u32)
+        let Some(release) = self.release.clone() else {
+            return Ok(());
+        };
+        let Some(image) = ModuleFile::open(path).ok().and_then(|f| f.load().ok()) else {
+            return Ok(());
+        };
+        let Ok(elf) = ModuleElf::parse(&image) else {
+            return Ok(());
+        };
+        let versions = elf.modversions().unwrap_or_default();
+        let has_crcs = elf.section_by_name(b"__versions").is_some();
+
+        if !flags.force_vermagic
+            && let Some(magic) = vermagic_of(&elf)
+            && let Some(want) = self
+                .kernel_magic
+                .get_or_init(|| kernel_vermagic(&self.dep, &self.moddir))
+            && !same_magic(&magic, want, has_crcs)
         {
             return Err(Refusal {
-                errno: errno::EINVAL,
+                errno: errno::ENOEXEC,
                 reason: format!(
-                    "disagrees about version of symbol {} (module 0x{:08x}, kernel 0x{:08x})",
-                    text(s.name),
-                    v.crc as u32,
-                    crc as u32
+                    "version magic '{}' should be '{}'",
+                    text(&magic),
+                    text(want)
                 ),
             });
         }
+
+        // The modules that provide symbols besides the kernel: the given ones, (for
+        // modprobe) the dependencies, and the loaded ones.
+        let mut all: Vec<PathBuf> = providers.to_vec();
+        if with_deps {
+            let me = crate::name::path_to_modname(path.as_os_str().as_bytes());
+            if let Some(me) = me
+                && let Some(p) = self.by_name.get(&me)
+                && let Some((_, deps)) = self.dep.iter().find(|(q, _)| q == p)
+            {
+                all.extend(deps.iter().cloned());
+            }
+        }
+        if let Ok(loaded) = crate::state::proc_modules(&self.root) {
+            for m in loaded {
+                if let Some(p) = self.by_name.get(&crate::name::modname_normalize(&m.name)) {
+                    all.push(p.clone());
+                }
+            }
+        }
+        self.ksyms.get_or_init(|| kallsyms(&self.root));
+        self.known_crcs
+            .get_or_init(|| symvers(&self.root, &release));
+
+        let needed = elf.dependency_symbols().unwrap_or_default();
+        let mut seen = HashSet::new();
+        // a provider whose file cannot be read makes an unknown symbol uncertain
+        let mut unreadable = false;
+        for s in &needed {
+            if s.bind == Bind::Weak || ignored(s.name) || !seen.insert(s.name) {
+                continue;
+            }
+            let (found, crc) = self.resolve(s.name, &all, &mut unreadable);
+            if !found {
+                if self.ksyms.get().is_some_and(Option::is_some) && !unreadable {
+                    return Err(Refusal {
+                        errno: errno::ENOENT,
+                        reason: format!("Unknown symbol {}", text(s.name)),
+                    });
+                }
+                continue;
+            }
+            if flags.force_modversion || !has_crcs {
+                continue;
+            }
+            let Some(crc) = crc else { continue };
+            if let Some(v) = versions.iter().find(|v| v.name == s.name)
+                && (v.crc as u32) != (crc as u32)
+            {
+                return Err(Refusal {
+                    errno: errno::EINVAL,
+                    reason: format!(
+                        "disagrees about version of symbol {} (module 0x{:08x}, kernel 0x{:08x})",
+                        text(s.name),
+                        v.crc as u32,
+                        crc as u32
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// Whether `name` is provided, and the CRC its provider exports (`None`:
+    /// provider unknown or unversioned).
+    fn resolve(
+        &mut self,
+        name: &[u8],
+        providers: &[PathBuf],
+        unreadable: &mut bool,
+    ) -> (bool, Option<u64>) {
+        let known = |c: &Checker| c.known_crcs.get().and_then(|k| k.get(name).copied());
+        let module = self
+            .ksyms
+            .get()
+            .and_then(Option::as_ref)
+            .and_then(|ks| ks.get(name).cloned());
+        if let Some(module) = module {
+            if module.is_empty() {
+                return (true, known(self));
+            }
+            let crc = self
+                .by_name
+                .get(&crate::name::modname_normalize(&module))
+                .cloned()
+                .and_then(|p| self.exports(&p).and_then(|e| e.get(name).copied()))
+                .filter(|&c| c != 0)
+                .or_else(|| known(self));
+            return (true, crc);
+        }
+        for p in providers {
+            match self.exports(p) {
+                Some(e) => {
+                    if let Some(&crc) = e.get(name) {
+                        return (true, (crc != 0).then_some(crc));
+                    }
+                }
+                None => *unreadable = true,
+            }
+        }
+        if let Some(Some(ks)) = self.ksyms.get() {
+            let mut k = b"__ksymtab_".to_vec();
+            k.extend_from_slice(name);
+            if ks.contains_key(&k) {
+                return (true, known(self));
+            }
+        }
+        if let Some(crc) = known(self) {
+            return (true, Some(crc));
+        }
+        (false, None)
+    }
 }
 
 #[cfg(test)]
