@@ -263,6 +263,45 @@ fn insmod_crc_mismatch_is_refused() {
 }
 
 #[test]
+fn crcs_from_a_compressed_symvers() {
+    let fx = Fx::new(&[]);
+    std::fs::remove_file(
+        fx.tmp
+            .path()
+            .join(format!("lib/modules/{KVER}/build/Module.symvers")),
+    )
+    .unwrap();
+    let f = fx.file(
+        "crc.ko",
+        &ko("crc", MAGIC, &["k_fn"], &[(0x3333, "k_fn")]).build(),
+    );
+    // no CRC known for the kernel's k_fn: the kernel decides
+    let mut k = fx.fake();
+    assert_eq!(fx.run(&mut k, &["insmod", &f]).0, 0);
+    assert_eq!(finits(&k), 1);
+    // Fedora/SUSE-style compressed copies are read
+    let line = b"0x00002222\tk_fn\tvmlinux\tEXPORT_SYMBOL\t\n";
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, line).unwrap();
+    std::fs::create_dir_all(fx.tmp.path().join("boot")).unwrap();
+    std::fs::write(
+        fx.tmp.path().join(format!("boot/symvers-{KVER}.gz")),
+        gz.finish().unwrap(),
+    )
+    .unwrap();
+    let mut k = fx.fake();
+    let (code, _, err) = fx.run(&mut k, &["insmod", &f]);
+    assert_eq!(code, 1);
+    assert!(
+        err.ends_with(
+            "disagrees about version of symbol k_fn (module 0x00003333, kernel 0x00002222)\n"
+        ),
+        "{err}"
+    );
+    assert!(k.calls.is_empty());
+}
+
+#[test]
 fn modprobe_checks_each_module_of_the_chain() {
     let user = ko(
         "user",
@@ -449,4 +488,68 @@ fn modprobe_softdep_that_fails_its_check_is_skipped() {
         names.contains(&"prov") && names.contains(&"top") && !names.contains(&"old"),
         "{loaded}"
     );
+}
+
+#[test]
+fn in_tree_modules_are_checked_from_modules_dep_without_kallsyms() {
+    // a module of the release's modules.dep: depmod resolved its symbols, so
+    // /proc/kallsyms is not needed (removed here)
+    let fx = Fx::new(&[
+        (
+            "user",
+            ko("user", MAGIC, &["p_fn", "k_fn"], &[(0x9999, "p_fn")]).build(),
+        ),
+        ("lost", ko("lost", MAGIC, &["k_fn", "gone_fn"], &[]).build()),
+    ]);
+    std::fs::remove_file(fx.tmp.path().join("proc/kallsyms")).unwrap();
+    let user = fx
+        .tmp
+        .path()
+        .join(format!("lib/modules/{KVER}/extra/user.ko"))
+        .display()
+        .to_string();
+    // its dependency prov is not loaded: insmod refuses (no dependency chain)
+    let mut k = fx.fake();
+    let (code, _, err) = fx.run(&mut k, &["insmod", &user]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        format!("insmod: ERROR: could not insert module {user}: Unknown symbol p_fn\n")
+    );
+    assert!(k.calls.is_empty());
+    // prov loaded: its file gives p_fn's CRC, which user's disagrees with
+    let mut k = fx.fake();
+    std::fs::write(
+        fx.tmp.path().join("proc/modules"),
+        "prov 16384 0 - Live 0x0000000000000000\n",
+    )
+    .unwrap();
+    let (code, _, err) = fx.run(&mut k, &["insmod", &user]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        format!(
+            "insmod: ERROR: could not insert module {user}: disagrees about version of symbol p_fn (module 0x00009999, kernel 0x00001111)\n"
+        )
+    );
+    assert!(k.calls.is_empty());
+    // a symbol no module exports must be the kernel's: Module.symvers says whether
+    let mut k = fx.fake();
+    let (code, _, err) = fx.run(&mut k, &["modprobe", "lost"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "modprobe: ERROR: could not insert 'lost': Unknown symbol gone_fn\n"
+    );
+    assert!(k.calls.is_empty());
+    // without a Module.symvers it cannot be known: the kernel decides
+    std::fs::remove_file(
+        fx.tmp
+            .path()
+            .join(format!("lib/modules/{KVER}/build/Module.symvers")),
+    )
+    .unwrap();
+    let mut k = fx.fake();
+    assert_eq!(fx.run(&mut k, &["modprobe", "lost"]).0, 0);
+    assert_eq!(finits(&k), 1);
 }
