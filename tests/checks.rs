@@ -228,6 +228,36 @@ fn insmod_symbol_of_a_loaded_module() {
     .unwrap();
     let (code, _, err) = fx.run(&mut k, &["insmod", &f]);
     assert_eq!((code, err.as_str()), (0, ""));
+    // the loaded module's file (through modules.dep) gives the CRC: a flipped one
+    // in the file being inserted is refused (the QEMU test's vfat-badcrc.ko)
+    let f = fx.file(
+        "flipped.ko",
+        &ko("flipped", MAGIC, &["p_fn"], &[(0xeeee, "p_fn")]).build(),
+    );
+    let mut k = fx.fake();
+    std::fs::write(
+        fx.tmp.path().join("proc/modules"),
+        "prov 16384 0 - Live 0x0000000000000000\n",
+    )
+    .unwrap();
+    let (code, _, err) = fx.run(&mut k, &["insmod", &f]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        format!(
+            "insmod: ERROR: could not insert module {f}: disagrees about version of symbol p_fn (module 0x0000eeee, kernel 0x00001111)\n"
+        )
+    );
+    assert!(k.calls.is_empty());
+    let mut k = fx.fake();
+    std::fs::write(
+        fx.tmp.path().join("proc/modules"),
+        "prov 16384 0 - Live 0x0000000000000000\n",
+    )
+    .unwrap();
+    let (code, _, err) = fx.run(&mut k, &["insmod", "-f", &f]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(finits(&k), 1);
 }
 
 #[test]
