@@ -228,6 +228,36 @@ fn insmod_symbol_of_a_loaded_module() {
     .unwrap();
     let (code, _, err) = fx.run(&mut k, &["insmod", &f]);
     assert_eq!((code, err.as_str()), (0, ""));
+    // the loaded module's file (through modules.dep) gives the CRC: a flipped one
+    // in the file being inserted is refused (the QEMU test's vfat-badcrc.ko)
+    let f = fx.file(
+        "flipped.ko",
+        &ko("flipped", MAGIC, &["p_fn"], &[(0xeeee, "p_fn")]).build(),
+    );
+    let mut k = fx.fake();
+    std::fs::write(
+        fx.tmp.path().join("proc/modules"),
+        "prov 16384 0 - Live 0x0000000000000000\n",
+    )
+    .unwrap();
+    let (code, _, err) = fx.run(&mut k, &["insmod", &f]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        format!(
+            "insmod: ERROR: could not insert module {f}: disagrees about version of symbol p_fn (module 0x0000eeee, kernel 0x00001111)\n"
+        )
+    );
+    assert!(k.calls.is_empty());
+    let mut k = fx.fake();
+    std::fs::write(
+        fx.tmp.path().join("proc/modules"),
+        "prov 16384 0 - Live 0x0000000000000000\n",
+    )
+    .unwrap();
+    let (code, _, err) = fx.run(&mut k, &["insmod", "-f", &f]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(finits(&k), 1);
 }
 
 #[test]
@@ -263,6 +293,45 @@ fn insmod_crc_mismatch_is_refused() {
 }
 
 #[test]
+fn crcs_from_a_compressed_symvers() {
+    let fx = Fx::new(&[]);
+    std::fs::remove_file(
+        fx.tmp
+            .path()
+            .join(format!("lib/modules/{KVER}/build/Module.symvers")),
+    )
+    .unwrap();
+    let f = fx.file(
+        "crc.ko",
+        &ko("crc", MAGIC, &["k_fn"], &[(0x3333, "k_fn")]).build(),
+    );
+    // no CRC known for the kernel's k_fn: the kernel decides
+    let mut k = fx.fake();
+    assert_eq!(fx.run(&mut k, &["insmod", &f]).0, 0);
+    assert_eq!(finits(&k), 1);
+    // Fedora/SUSE-style compressed copies are read
+    let line = b"0x00002222\tk_fn\tvmlinux\tEXPORT_SYMBOL\t\n";
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, line).unwrap();
+    std::fs::create_dir_all(fx.tmp.path().join("boot")).unwrap();
+    std::fs::write(
+        fx.tmp.path().join(format!("boot/symvers-{KVER}.gz")),
+        gz.finish().unwrap(),
+    )
+    .unwrap();
+    let mut k = fx.fake();
+    let (code, _, err) = fx.run(&mut k, &["insmod", &f]);
+    assert_eq!(code, 1);
+    assert!(
+        err.ends_with(
+            "disagrees about version of symbol k_fn (module 0x00003333, kernel 0x00002222)\n"
+        ),
+        "{err}"
+    );
+    assert!(k.calls.is_empty());
+}
+
+#[test]
 fn modprobe_checks_each_module_of_the_chain() {
     let user = ko(
         "user",
@@ -291,8 +360,8 @@ fn modprobe_checks_each_module_of_the_chain() {
         err,
         "modprobe: ERROR: could not insert 'badcrc': disagrees about version of symbol p_fn (module 0x00009999, kernel 0x00001111)\n"
     );
-    // only the dependency was inserted
-    assert_eq!(finits(&k), 1);
+    // the whole chain is checked first: not even the dependency was inserted
+    assert!(k.calls.is_empty(), "{:?}", k.calls);
     let mut k = fx.fake();
     assert_eq!(
         fx.run(&mut k, &["modprobe", "--force-modversion", "badcrc"])
@@ -306,7 +375,7 @@ fn modprobe_checks_each_module_of_the_chain() {
         err,
         "modprobe: ERROR: could not insert 'lost': Unknown symbol gone_fn\n"
     );
-    assert_eq!(finits(&k), 1);
+    assert!(k.calls.is_empty(), "{:?}", k.calls);
     let mut k = fx.fake();
     let (code, _, err) = fx.run(&mut k, &["modprobe", "old"]);
     assert_eq!(code, 1);
@@ -322,5 +391,195 @@ fn modprobe_checks_each_module_of_the_chain() {
         fx.run(&mut k, &["modprobe", "--force-vermagic", "old"]).0,
         0
     );
+    assert_eq!(finits(&k), 1);
+}
+
+/// A chain base <- mid <- top (each needing a symbol of the one before; `mid` also
+/// needs `p_fn` of the in-tree `prov`), `top` being built by `top`.
+fn chain(top: &Ko) -> Fx {
+    let mut mid = ko(
+        "mid",
+        MAGIC,
+        &["p_fn", "k_fn"],
+        &[(0x1111, "p_fn"), (0x2222, "k_fn")],
+    );
+    mid.exports = vec![("m_fn".into(), 0x5555)];
+    Fx::new(&[("mid", mid.build()), ("top", top.build())])
+}
+
+#[test]
+fn modprobe_checks_the_whole_chain_before_inserting() {
+    // the last module of the chain has a wrong CRC for a symbol of the one before it
+    // (which is not loaded yet: its file gives the CRC)
+    let fx = chain(&ko("top", MAGIC, &["m_fn"], &[(0x6666, "m_fn")]));
+    let r = fx.run(&mut fx.fake(), &["modprobe", "--show-depends", "top"]);
+    assert_eq!(r.0, 0);
+    assert_eq!(r.1.matches("insmod ").count(), 3, "{}", r.1);
+    let mut k = fx.fake();
+    let (code, out, err) = fx.run(&mut k, &["modprobe", "-v", "top"]);
+    assert_eq!(code, 1);
+    assert_eq!(out, "", "nothing shown: nothing is inserted");
+    assert_eq!(
+        err,
+        "modprobe: ERROR: could not insert 'top': disagrees about version of symbol m_fn (module 0x00006666, kernel 0x00005555)\n"
+    );
+    assert!(k.calls.is_empty(), "{:?}", k.calls);
+    assert!(
+        !fx.tmp.path().join("proc/modules").exists()
+            || std::fs::read_to_string(fx.tmp.path().join("proc/modules"))
+                .unwrap()
+                .is_empty()
+    );
+    // the force option lifts it: the three are inserted, in order
+    for opt in ["--force-modversion", "-f"] {
+        let mut k = fx.fake();
+        let (code, _, err) = fx.run(&mut k, &["modprobe", opt, "top"]);
+        assert_eq!((code, err.as_str()), (0, ""), "{opt}");
+        assert_eq!(finits(&k), 3, "{opt}");
+    }
+    // a dry run checks nothing and inserts nothing, as before
+    let mut k = fx.fake();
+    let (code, out, _) = fx.run(&mut k, &["modprobe", "-n", "-v", "top"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.matches("insmod ").count(), 3, "{out}");
+    assert!(k.calls.is_empty());
+    // with the first two loaded, only the last is checked, against the loaded files
+    let mut k = fx.fake();
+    let (code, _, _) = fx.run(&mut k, &["modprobe", "mid"]);
+    assert_eq!(code, 0);
+    assert_eq!(finits(&k), 2);
+    k.calls.clear();
+    let (code, _, err) = fx.run(&mut k, &["modprobe", "top"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("could not insert 'top': disagrees about version of symbol m_fn"));
+    assert!(k.calls.is_empty(), "{:?}", k.calls);
+}
+
+#[test]
+fn modprobe_chain_refusal_names_the_failing_module() {
+    // the last module needs a symbol nobody provides
+    let fx = chain(&ko("top", MAGIC, &["m_fn", "nowhere_fn"], &[]));
+    let mut k = fx.fake();
+    let (code, _, err) = fx.run(&mut k, &["modprobe", "top"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "modprobe: ERROR: could not insert 'top': Unknown symbol nowhere_fn\n"
+    );
+    assert!(k.calls.is_empty(), "{:?}", k.calls);
+    // -f does not lift an unknown symbol
+    let mut k = fx.fake();
+    assert_eq!(fx.run(&mut k, &["modprobe", "-f", "top"]).0, 1);
+    assert!(k.calls.is_empty());
+    // a module in the middle of the chain fails: it is the one named
+    let mut mid = ko("mid", "4.4.9 SMP mod_unload ", &["p_fn"], &[]);
+    mid.exports = vec![("m_fn".into(), 0x5555)];
+    let fx = Fx::new(&[
+        ("mid", mid.build()),
+        ("top", ko("top", MAGIC, &["m_fn"], &[]).build()),
+    ]);
+    let mut k = fx.fake();
+    let (code, _, err) = fx.run(&mut k, &["modprobe", "top"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        format!(
+            "modprobe: ERROR: could not insert 'mid': version magic '4.4.9 SMP mod_unload ' should be '{MAGIC}'\n"
+        )
+    );
+    assert!(k.calls.is_empty(), "{:?}", k.calls);
+    let mut k = fx.fake();
+    let (code, _, err) = fx.run(&mut k, &["modprobe", "--force-vermagic", "top"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(finits(&k), 3);
+}
+
+#[test]
+fn modprobe_softdep_that_fails_its_check_is_skipped() {
+    // a softdep is not required: failing its check does not stop the chain (as a
+    // failed insertion would not), it is only not inserted
+    let fx = Fx::new(&[
+        ("old", ko("old", "4.4.9 SMP mod_unload ", &[], &[]).build()),
+        ("top", ko("top", MAGIC, &["p_fn"], &[]).build()),
+    ]);
+    std::fs::create_dir_all(fx.tmp.path().join("etc/modprobe.d")).unwrap();
+    std::fs::write(
+        fx.tmp.path().join("etc/modprobe.d/t.conf"),
+        "softdep top pre: old\n",
+    )
+    .unwrap();
+    let mut k = fx.fake();
+    let (code, _, err) = fx.run(&mut k, &["modprobe", "top"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(finits(&k), 2);
+    let loaded = std::fs::read_to_string(fx.tmp.path().join("proc/modules")).unwrap();
+    let names: Vec<&str> = loaded.lines().filter_map(|l| l.split(' ').next()).collect();
+    assert!(
+        names.contains(&"prov") && names.contains(&"top") && !names.contains(&"old"),
+        "{loaded}"
+    );
+}
+
+#[test]
+fn in_tree_modules_are_checked_from_modules_dep_without_kallsyms() {
+    // a module of the release's modules.dep: depmod resolved its symbols, so
+    // /proc/kallsyms is not needed (removed here)
+    let fx = Fx::new(&[
+        (
+            "user",
+            ko("user", MAGIC, &["p_fn", "k_fn"], &[(0x9999, "p_fn")]).build(),
+        ),
+        ("lost", ko("lost", MAGIC, &["k_fn", "gone_fn"], &[]).build()),
+    ]);
+    std::fs::remove_file(fx.tmp.path().join("proc/kallsyms")).unwrap();
+    let user = fx
+        .tmp
+        .path()
+        .join(format!("lib/modules/{KVER}/extra/user.ko"))
+        .display()
+        .to_string();
+    // its dependency prov is not loaded: insmod refuses (no dependency chain)
+    let mut k = fx.fake();
+    let (code, _, err) = fx.run(&mut k, &["insmod", &user]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        format!("insmod: ERROR: could not insert module {user}: Unknown symbol p_fn\n")
+    );
+    assert!(k.calls.is_empty());
+    // prov loaded: its file gives p_fn's CRC, which user's disagrees with
+    let mut k = fx.fake();
+    std::fs::write(
+        fx.tmp.path().join("proc/modules"),
+        "prov 16384 0 - Live 0x0000000000000000\n",
+    )
+    .unwrap();
+    let (code, _, err) = fx.run(&mut k, &["insmod", &user]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        format!(
+            "insmod: ERROR: could not insert module {user}: disagrees about version of symbol p_fn (module 0x00009999, kernel 0x00001111)\n"
+        )
+    );
+    assert!(k.calls.is_empty());
+    // a symbol no module exports must be the kernel's: Module.symvers says whether
+    let mut k = fx.fake();
+    let (code, _, err) = fx.run(&mut k, &["modprobe", "lost"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "modprobe: ERROR: could not insert 'lost': Unknown symbol gone_fn\n"
+    );
+    assert!(k.calls.is_empty());
+    // without a Module.symvers it cannot be known: the kernel decides
+    std::fs::remove_file(
+        fx.tmp
+            .path()
+            .join(format!("lib/modules/{KVER}/build/Module.symvers")),
+    )
+    .unwrap();
+    let mut k = fx.fake();
+    assert_eq!(fx.run(&mut k, &["modprobe", "lost"]).0, 0);
     assert_eq!(finits(&k), 1);
 }

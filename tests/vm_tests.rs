@@ -7,12 +7,19 @@
 //! * the harness itself works: kmod 34.2's transcript shows the expected results (loop
 //!   loaded with max_loop=3 visible in /sys, the btrfs chain loaded and removed, the
 //!   options from /etc/modprobe.d and the kernel command line, the refused variants);
-//! * kmod-rs's depmod and modinfo steps match kmod 34.2's.
+//! * kmod-rs's depmod and modinfo steps, and the forced loads of the CRC scenario,
+//!   match kmod 34.2's;
+//! * kmod-rs refuses the module whose `__versions` CRC of a dependency's symbol was
+//!   flipped itself, before the syscall (its message with both CRCs; not loaded; the
+//!   kernel log says nothing about it), where kmod's transcript shows the kernel's
+//!   refusal;
+//! * kmod-rs's load/unload cycles: all of them, no failure, nothing left.
 //!
 //! Needs root (apt installs qemu-system-x86, busybox-static, cpio, python3) and the
 //! reference data (`scripts/fetch-reference.sh`). `KMOD_RS_SKIP_VM=1` skips it;
 //! without qemu and without `KMOD_RS_REQUIRE_ORACLE` it skips too.
-//! `KMOD_RS_VM_CYCLES` sets the load/unload cycles (default 100 here);
+//! `KMOD_RS_VM_CYCLES` sets kmod-rs's load/unload cycles (default 1000; kmod 34.2 runs
+//! `KMOD_RS_VM_REF_CYCLES`, default 100, see `tests/vm/run.sh`);
 //! `KMOD_RS_VM_REQUIRE_ALL=1` makes every compared step count, not only depmod/modinfo.
 
 use crate::support::cache_dir;
@@ -26,6 +33,7 @@ use std::process::Command;
 struct Step {
     out: String,
     err: String,
+    kmsg: String,
     rc: Option<i32>,
     complete: bool,
 }
@@ -52,7 +60,7 @@ fn parse(path: &Path) -> Transcript {
                 match sec {
                     "out" => s.out = joined,
                     "err" => s.err = joined,
-                    _ => {}
+                    _ => s.kmsg = joined,
                 }
             }
             buf.clear();
@@ -304,7 +312,23 @@ fn check_reference(tree: &str, dir: &Path, kernel_decompresses: bool) -> Vec<Str
     c.out_has("insmod-tree-dummy", 0, "dummy ");
     // broken copies are refused; the unsigned control loads
     c.err_has("insmod-bad-vermagic", 1, "Invalid module format");
-    c.err_has("insmod-bad-crc", 1, "Invalid module format");
+    c.err_has("insmod-bad-layout-crc", 1, "Invalid module format");
+    // the flipped CRC of a dependency's symbol: the kernel refuses it
+    let crc_mod = p.get("CRC_MOD").cloned().unwrap_or_default();
+    let crc_dep = p.get("CRC_DEP").cloned().unwrap_or_default();
+    let crc_sym = p.get("CRC_SYM").cloned().unwrap_or_default();
+    c.loaded("crc-dep", 0, &[&crc_dep], &[&crc_mod]);
+    let kernel_refused = format!("disagrees about version of symbol {crc_sym}");
+    for id in ["insmod-bad-crc", "modprobe-bad-crc"] {
+        c.expect(
+            id,
+            &format!("exit 1, not loaded, kernel log {kernel_refused:?}"),
+            |s| s.rc == Some(1) && s.out == "0\n" && s.kmsg.contains(&kernel_refused),
+        );
+    }
+    c.out_has("insmod-force-crc", 0, &format!("{crc_mod} "));
+    c.out_has("modprobe-force-modversion", 0, &format!("{crc_mod} "));
+    c.loaded("crc-dep-r", 0, &[], &[&crc_dep, &crc_mod]);
     c.out_has("insmod-unsigned", 0, "dummy ");
     // stress
     c.expect("parallel-8", "8 exits 0 and one loop", |s| {
@@ -320,13 +344,59 @@ fn check_reference(tree: &str, dir: &Path, kernel_decompresses: bool) -> Vec<Str
     c.failures
 }
 
-/// Steps where kmod-rs must already give kmod 34.2's transcript (tools that exist).
-fn check_ours(tree: &str, dir: &Path) -> Vec<String> {
-    let mut failures = Vec::new();
+/// What kmod-rs's run must show beyond kmod (its own refusals before the syscall,
+/// the cycles), and the steps where it must give kmod 34.2's transcript.
+fn check_ours(tree: &str, dir: &Path, cycles: &str) -> Vec<String> {
     let t = parse(&dir.join("ours/transcript.txt"));
+    let p = params(dir);
+    let mut c = Checker {
+        tree,
+        t: &t,
+        failures: Vec::new(),
+    };
     if !t.done {
-        failures.push(format!("{tree}: kmod-rs's transcript is incomplete"));
+        c.failures
+            .push(format!("{tree}: kmod-rs's transcript is incomplete"));
     }
+    // The flipped CRC of a symbol of a loaded dependency: refused by our check, with
+    // module, symbol and both CRCs, and no syscall (not loaded, nothing in the kernel
+    // log about it).
+    let get = |k: &str| p.get(k).cloned().unwrap_or_default();
+    let (crc_mod, sym) = (get("CRC_MOD"), get("CRC_SYM"));
+    let reason = format!(
+        "disagrees about version of symbol {sym} (module {}, kernel {})",
+        get("CRC_BAD"),
+        get("CRC_GOOD")
+    );
+    let want = [
+        (
+            "insmod-bad-crc",
+            format!(
+                "insmod: ERROR: could not insert module /variants/{crc_mod}-badcrc.ko: {reason}\n"
+            ),
+        ),
+        (
+            "modprobe-bad-crc",
+            format!("modprobe: ERROR: could not insert '{crc_mod}_badcrc': {reason}\n"),
+        ),
+    ];
+    for (id, err) in want {
+        c.expect(
+            id,
+            &format!("exit 1, not loaded, no syscall, stderr {err:?}"),
+            |s| s.rc == Some(1) && s.out == "0\n" && s.err == err && !s.kmsg.contains(&sym),
+        );
+    }
+    c.expect(
+        "cycles",
+        &format!("{cycles} cycles, no failure, nothing left"),
+        |s| {
+            s.rc == Some(0)
+                && s.out.contains("failures: 0 left: 0\n")
+                && s.out.contains(&format!("@@@TIME cycles={cycles} "))
+        },
+    );
+    let mut failures = c.failures;
     let tsv = std::fs::read_to_string(dir.join("summary.tsv")).unwrap_or_default();
     let status: HashMap<&str, &str> = tsv
         .lines()
@@ -358,7 +428,20 @@ fn check_ours(tree: &str, dir: &Path) -> Vec<String> {
         "modinfo-builtin",
         "modinfo-path",
         "modinfo-missing",
+        "crc-dep",
+        "insmod-force-crc",
+        "modprobe-force-modversion",
+        "crc-dep-r",
     ];
+    // kmod-rs refuses these itself: they must differ from kmod's (the kernel's refusal)
+    for id in ["insmod-bad-crc", "modprobe-bad-crc"] {
+        let st = status.get(id).copied().unwrap_or("absent");
+        if st != "expected-diff" {
+            failures.push(format!(
+                "{tree}: step {id}: expected kmod-rs to differ from kmod 34.2 (its own refusal), got {st}"
+            ));
+        }
+    }
     let report = std::fs::read_to_string(dir.join("report.txt")).unwrap_or_default();
     // KMOD_RS_VM_REQUIRE_ALL=1: every compared step must match (expected-diff steps and
     // nocmp steps excepted), not only the depmod/modinfo ones.
@@ -419,7 +502,7 @@ fn vm_real_kernels() {
     }
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let work = repo.join("target/vm-test");
-    let cycles = std::env::var("KMOD_RS_VM_CYCLES").unwrap_or_else(|_| "100".into());
+    let cycles = std::env::var("KMOD_RS_VM_CYCLES").unwrap_or_else(|_| "1000".into());
     let out = Command::new(repo.join("tests/vm/run.sh"))
         .env("KMOD_RS_CACHE", &cache)
         .env("KMOD_RS_VM_WORK", &work)
@@ -451,7 +534,7 @@ fn vm_real_kernels() {
             &dir,
             kernel_decompresses(&cache, tree),
         ));
-        failures.extend(check_ours(tree, &dir));
+        failures.extend(check_ours(tree, &dir, &cycles));
     }
     assert!(
         failures.is_empty(),

@@ -4,6 +4,7 @@ use super::logging::ToolLog;
 use crate::diag::Level;
 use crate::env::Env;
 use crate::getopt::{self, HasArg, Opt};
+use libkmod_rs::check::{self, Refusal};
 use libkmod_rs::elf::ModuleElf;
 use libkmod_rs::error::{Error, errno, strerror};
 use libkmod_rs::file::ModuleFile;
@@ -12,6 +13,7 @@ use libkmod_rs::lookup::LogRecord;
 use libkmod_rs::resolve::{
     Action, Context, InitState, InsertFailure, Mod, ModRef, ProbeFlags, ProbeHost,
 };
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::io::Write;
@@ -891,6 +893,7 @@ impl Tool<'_> {
                 log: &self.log,
                 env_options: self.o.env_options.as_deref(),
                 refusal: None,
+                checked: HashMap::new(),
             };
             let r = self.ctx.probe_insert(m, flags, extra, show, &mut host);
             (r, host.refusal)
@@ -1241,6 +1244,28 @@ struct Host<'a, 'e> {
     /// The message of a module refused before loading (beyond kmod, see
     /// [`libkmod_rs::check`]).
     refusal: Option<Vec<u8>>,
+    /// The results of [`ProbeHost::check_chain`] by file: not checked again at
+    /// insertion.
+    checked: HashMap<PathBuf, Result<(), Refusal>>,
+}
+
+impl Host<'_, '_> {
+    fn refuse(&mut self, m: &Mod, r: &Refusal) {
+        self.refusal = Some(msg(&[
+            b"could not insert '",
+            m.name(),
+            b"': ",
+            r.reason.as_bytes(),
+            b"\n",
+        ]));
+    }
+}
+
+fn insert_flags(flags: ProbeFlags) -> InsertFlags {
+    InsertFlags {
+        force_modversion: flags.force_modversion,
+        force_vermagic: flags.force_vermagic,
+    }
 }
 
 impl ProbeHost for Host<'_, '_> {
@@ -1259,20 +1284,13 @@ impl ProbeHost for Host<'_, '_> {
         flags: ProbeFlags,
     ) -> Result<(), InsertFailure> {
         self.log.lib(self.env.err, ctx);
-        let iflags = InsertFlags {
-            force_modversion: flags.force_modversion,
-            force_vermagic: flags.force_vermagic,
+        let iflags = insert_flags(flags);
+        let checked = match self.checked.remove(path) {
+            Some(r) => r,
+            None => check::check_module(&*self.env.kernel, ctx.root(), path, iflags, true),
         };
-        if let Err(r) =
-            libkmod_rs::check::check_module(&*self.env.kernel, ctx.root(), path, iflags, true)
-        {
-            self.refusal = Some(msg(&[
-                b"could not insert '",
-                m.name(),
-                b"': ",
-                r.reason.as_bytes(),
-                b"\n",
-            ]));
+        if let Err(r) = checked {
+            self.refuse(m, &r);
             return Err(InsertFailure {
                 errno: r.errno,
                 opened: false,
@@ -1295,6 +1313,35 @@ impl ProbeHost for Host<'_, '_> {
     fn system(&mut self, ctx: &Context, m: &Mod, command: &[u8]) -> Result<i32, i32> {
         self.log.lib(self.env.err, ctx);
         run_shell(m.name(), command, self.env_options)
+    }
+
+    /// Beyond kmod: every module of the chain is checked before the first is
+    /// inserted, the earlier ones counting as loaded; a required module (the target,
+    /// its dependencies) that fails ends the probe with nothing inserted. A softdep
+    /// that fails is only skipped at its turn, as a failed insertion would be.
+    fn check_chain(
+        &mut self,
+        ctx: &Context,
+        chain: &[(ModRef, PathBuf)],
+        flags: ProbeFlags,
+    ) -> Result<(), i32> {
+        let iflags = insert_flags(flags);
+        let mut checker = check::Checker::new(&*self.env.kernel, ctx.root());
+        let mut before: Vec<PathBuf> = Vec::new();
+        for (m, path) in chain {
+            let r = checker.check(path, iflags, &before, true);
+            match &r {
+                Ok(()) => before.push(path.clone()),
+                Err(refusal) if m.required() => {
+                    self.log.lib(self.env.err, ctx);
+                    self.refuse(m, refusal);
+                    return Err(refusal.errno);
+                }
+                Err(_) => {}
+            }
+            self.checked.insert(path.clone(), r);
+        }
+        Ok(())
     }
 }
 

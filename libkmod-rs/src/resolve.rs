@@ -216,6 +216,19 @@ pub trait ProbeHost {
     /// `MODPROBE_MODULE=<name>`): the exit code (0 when killed by a signal, like
     /// `WEXITSTATUS`), or the errno when it could not be run.
     fn system(&mut self, ctx: &Context, m: &Mod, command: &[u8]) -> Result<i32, i32>;
+    /// Before anything is inserted (not on a dry run): the modules that
+    /// [`ProbeHost::insert`] is about to be given, in order, with their files.
+    /// `Err(errno)` ends the probe with that error before any insertion (beyond
+    /// kmod: modprobe checks the whole chain first). By default, nothing.
+    fn check_chain(
+        &mut self,
+        ctx: &Context,
+        chain: &[(ModRef, PathBuf)],
+        flags: ProbeFlags,
+    ) -> Result<(), i32> {
+        let _ = (ctx, chain, flags);
+        Ok(())
+    }
 }
 
 /// A libkmod context: module directory, configuration, module pool and log.
@@ -959,6 +972,16 @@ impl Context {
             if list.is_empty() {
                 return Ok(ProbeOutcome::Blacklisted);
             }
+        }
+        if !flags.dry_run {
+            // what the loop below will hand to host.insert, in order
+            let chain: Vec<(ModRef, PathBuf)> = list
+                .iter()
+                .filter(|x| flags.ignore_loaded || !self.is_inkernel(x))
+                .filter(|x| x.ignorecmd() || self.install_command(x).is_none())
+                .filter_map(|x| Some((x.clone(), self.path(x)?)))
+                .collect();
+            host.check_chain(self, &chain, flags)?;
         }
         let mut err = 0i32;
         for x in &list {

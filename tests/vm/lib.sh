@@ -67,6 +67,16 @@ vm_is_static() {
 # modname PATH: kernel module name of a module file
 vm_modname() { local b=${1##*/}; b=${b%%.ko*}; echo "${b//-/_}"; }
 
+# vm_plain SRC DST: the module file SRC decompressed (by its name) to DST
+vm_plain() {
+    case "$1" in
+        *.xz) xz -dc "$1" > "$2" ;;
+        *.zst) zstd -qdc "$1" > "$2" ;;
+        *.gz) gzip -dc "$1" > "$2" ;;
+        *) cp "$1" "$2" ;;
+    esac
+}
+
 # dep_path MODDIR NAME: relative path of module NAME in modules.dep
 vm_dep_path() {
     awk -v n="$2" -F: '{ p = $1; b = p; sub(/.*\//, "", b); sub(/\.ko.*/, "", b); gsub(/-/, "_", b); if (b == n) { print p; exit } }' "$1/modules.dep"
@@ -182,12 +192,7 @@ vm_prepare() {
     done
     # variants of dummy
     local v=$st/variants
-    case "$dummy" in
-        *.xz) xz -dc "$fmd/$dummy" > "$v/dummy.ko" ;;
-        *.zst) zstd -qdc "$fmd/$dummy" > "$v/dummy.ko" ;;
-        *.gz) gzip -dc "$fmd/$dummy" > "$v/dummy.ko" ;;
-        *) cp "$fmd/$dummy" "$v/dummy.ko" ;;
-    esac
+    vm_plain "$fmd/$dummy" "$v/dummy.ko"
     xz --check=crc32 --lzma2=dict=1MiB -c "$v/dummy.ko" > "$v/dummy-kbuild.ko.xz"
     xz -c "$v/dummy.ko" > "$v/dummy-crc64.ko.xz"
     zstd -q -c "$v/dummy.ko" > "$v/dummy.ko.zst"
@@ -196,6 +201,17 @@ vm_prepare() {
     python3 "$VM_DIR/patch-module.py" strip-sig "$v/dummy.ko" "$v/dummy-nosig.ko" > /dev/null
     python3 "$VM_DIR/patch-module.py" vermagic "$v/dummy.ko" "$v/dummy-vermagic.ko" > "$w/variants.txt"
     python3 "$VM_DIR/patch-module.py" crc "$v/dummy.ko" "$v/dummy-badcrc.ko" >> "$w/variants.txt"
+    # vfat with the __versions CRC of a symbol exported by fat (its dependency)
+    # flipped: with fat loaded, the real CRC is known from fat's file
+    local crc_mod=vfat crc_dep=fat crc_line crc_sym crc_good crc_bad
+    vm_plain "$fmd/$(vm_dep_path "$fmd" "$crc_mod")" "$w/$crc_mod.ko"
+    vm_plain "$fmd/$(vm_dep_path "$fmd" "$crc_dep")" "$w/$crc_dep.ko"
+    crc_line=$(python3 "$VM_DIR/patch-module.py" crc-dep "$w/$crc_mod.ko" "$w/$crc_dep.ko" "$v/$crc_mod-badcrc.ko")
+    echo "$crc_line" >> "$w/variants.txt"
+    rm -f "$w/$crc_mod.ko" "$w/$crc_dep.ko"
+    read -r crc_sym crc_good crc_bad < <(echo "$crc_line" |
+        sed -n 's/.*__versions \([^:]*\): crc \(0x[0-9a-f]*\) -> \(0x[0-9a-f]*\).*/\1 \2 \3/p')
+    [ -n "$crc_bad" ] || vm_die "$tree: could not flip a CRC of $crc_mod: $crc_line"
     # configuration, parameters, scripts
     cat > "$st/etc/modprobe.d/test.conf" <<EOF
 # kmod-rs VM tests
@@ -216,6 +232,11 @@ export PCI_DEP='$pci_dep'
 export PCI_ALIAS='$pci_alias'
 export BUILTIN='$builtin'
 export INUSE='$inuse'
+export CRC_MOD='$crc_mod'
+export CRC_DEP='$crc_dep'
+export CRC_SYM='$crc_sym'
+export CRC_GOOD='$crc_good'
+export CRC_BAD='$crc_bad'
 EOF
     cp "$st/etc/kmodrs/params" "$w/params"
     cp "$VM_DIR/guest/init" "$st/init"

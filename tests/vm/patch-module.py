@@ -7,8 +7,12 @@
     patch-module.py crc         IN OUT   strip the signature, then flip the CRC of
                                          one __versions entry (module_layout if
                                          present, else the first entry)
+    patch-module.py crc-dep IN DEP OUT   strip the signature, then flip the CRC of
+                                         the first __versions entry naming a symbol
+                                         that module DEP exports (its
+                                         __ksymtab_strings)
 
-IN is a plain ELF64 little-endian .ko (decompress first). A signed module with any
+IN (and DEP) are plain ELF64 little-endian .ko files (decompress first). A signed module with any
 byte changed is rejected for its signature even when signing is not enforced, so
 every patch strips the signature first. The signature trailer is
 
@@ -74,18 +78,28 @@ def patch_vermagic(data):
     return f"vermagic {before!r} -> {after!r}"
 
 
-def patch_crc(data):
+def exports(data):
+    secs = sections(data)
+    if "__ksymtab_strings" not in secs:
+        raise SystemExit("the dependency has no __ksymtab_strings section")
+    off, size = secs["__ksymtab_strings"]
+    return {n for n in bytes(data[off : off + size]).split(b"\0") if n}
+
+
+def patch_crc(data, wanted=None):
     secs = sections(data)
     if "__versions" not in secs:
         raise SystemExit("no __versions section")
     off, size = secs["__versions"]
     entry = 64  # struct modversion_info { unsigned long crc; char name[56]; }
-    pick = off
+    pick = off if wanted is None else None
     for e in range(off, off + size, entry):
-        name = data[e + 8 : data.index(b"\0", e + 8)]
-        if name == b"module_layout":
+        name = bytes(data[e + 8 : data.index(b"\0", e + 8)])
+        if (wanted is None and name == b"module_layout") or (wanted is not None and name in wanted):
             pick = e
             break
+    if pick is None:
+        raise SystemExit("no __versions entry names a symbol of the dependency")
     (crc,) = struct.unpack_from("<Q", data, pick)
     name = data[pick + 8 : data.index(b"\0", pick + 8)].decode()
     new = crc ^ 0xFFFFFFFF
@@ -94,10 +108,16 @@ def patch_crc(data):
 
 
 def main():
-    if len(sys.argv) != 4 or sys.argv[1] not in ("strip-sig", "vermagic", "crc"):
+    if len(sys.argv) == 5 and sys.argv[1] == "crc-dep":
+        what, src, dep, dst = sys.argv[1:]
+        with open(dep, "rb") as f:
+            wanted = exports(bytearray(f.read()))
+    elif len(sys.argv) == 4 and sys.argv[1] in ("strip-sig", "vermagic", "crc"):
+        what, src, dst = sys.argv[1:]
+        wanted = None
+    else:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
-    what, src, dst = sys.argv[1:]
     with open(src, "rb") as f:
         raw = f.read()
     stripped, had = strip_sig(raw)
@@ -105,8 +125,8 @@ def main():
     msg = "signature stripped" if had else "no signature"
     if what == "vermagic":
         msg += "; " + patch_vermagic(data)
-    elif what == "crc":
-        msg += "; " + patch_crc(data)
+    elif what in ("crc", "crc-dep"):
+        msg += "; " + patch_crc(data, wanted)
     with open(dst, "wb") as f:
         f.write(data)
     print(f"{dst}: {msg}")
