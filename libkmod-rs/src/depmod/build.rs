@@ -750,12 +750,23 @@ fn parse_hex(s: &[u8]) -> Option<u64> {
 /// on error), `.modinfo` aliases/softdeps/weakdeps, needed symbols. Decompression
 /// errors are logged once per read, as kmod (which retries) does: three times.
 fn parse_module(path: &[u8]) -> Parsed {
-    SPARSE.with(|buf| parse_module_with(path, &mut buf.borrow_mut()))
+    BUFFERS.with(|b| parse_module_with(path, &mut b.borrow_mut()))
+}
+
+/// Per-thread buffers modules are read into, reused from one module to the next
+/// (no mmap/munmap, no fresh pages to fault in for each file).
+#[derive(Default)]
+struct Buffers {
+    /// A plain module's needed parts, at their file offsets.
+    sparse: Vec<u8>,
+    /// A compressed file.
+    raw: Vec<u8>,
+    /// A compressed file's decompressed image.
+    image: Vec<u8>,
 }
 
 thread_local! {
-    /// A per-thread buffer plain modules are read into (reused: no mmap/munmap).
-    static SPARSE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    static BUFFERS: std::cell::RefCell<Buffers> = std::cell::RefCell::new(Buffers::default());
 }
 
 /// Sections depmod reads.
@@ -876,36 +887,32 @@ fn read_missing(
     Ok(())
 }
 
-/// A module's bytes as depmod reads them.
-enum Image<'b> {
-    /// A plain module: the needed parts read into the per-thread buffer.
-    Sparse(&'b [u8]),
-    /// A decompressed module.
-    Owned(Vec<u8>),
-}
-
-fn load_for_depmod<'b>(path: &[u8], buf: &'b mut Vec<u8>) -> Result<Image<'b>, Error> {
+fn load_for_depmod<'b>(path: &[u8], bufs: &'b mut Buffers) -> Result<&'b [u8], Error> {
+    use std::io::Read;
     let f = ModuleFile::open(os(path))?;
+    let io = |e| Error::Io {
+        path: os(path).to_path_buf(),
+        source: e,
+    };
     if f.compression() == crate::compress::Compression::None {
-        return read_sparse(f.file(), buf)
-            .map(Image::Sparse)
-            .map_err(|e| Error::Io {
-                path: os(path).to_path_buf(),
-                source: e,
-            });
+        return read_sparse(f.file(), &mut bufs.sparse).map_err(io);
     }
-    match f.load()? {
-        crate::file::Image::Owned(v) => Ok(Image::Owned(v)),
-        crate::file::Image::Mapped(m) => Ok(Image::Owned(m.to_vec())),
-    }
+    bufs.raw.clear();
+    f.file().read_to_end(&mut bufs.raw).map_err(io)?;
+    crate::compress::decompress_into(
+        os(path),
+        f.compression(),
+        &bufs.raw,
+        crate::compress::DEFAULT_LIMIT,
+        &mut bufs.image,
+    )?;
+    Ok(&bufs.image)
 }
 
-fn parse_module_with(path: &[u8], buf: &mut Vec<u8>) -> Parsed {
+fn parse_module_with(path: &[u8], bufs: &mut Buffers) -> Parsed {
     let mut p = Parsed::default();
-    let owned = load_for_depmod(path, buf);
-    let image: &[u8] = match &owned {
-        Ok(Image::Owned(v)) => v,
-        Ok(Image::Sparse(b)) => b,
+    let image: &[u8] = match load_for_depmod(path, bufs) {
+        Ok(image) => image,
         Err(e) => {
             let dlog = e.libkmod_log().map(|(_, m)| m.to_string());
             let push_d = |p: &mut Parsed| {
@@ -923,7 +930,7 @@ fn parse_module_with(path: &[u8], buf: &mut Vec<u8>) -> Parsed {
                 ),
             ));
             // kmod reads the module twice more (info, needed symbols)
-            if let Some(v) = retry_errors(path, e) {
+            if let Some(v) = retry_errors(path, &e) {
                 for m in v {
                     p.log.push(diag(Level::Err, format!("{m}\n")));
                 }
