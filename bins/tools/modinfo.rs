@@ -158,6 +158,9 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
         }
     };
     let ctx = ModuleDir::new(dir);
+    if !a.modname && a.names.len() > 1 {
+        prefetch(&a.names);
+    }
     let mut failed = false;
     for name in &a.names {
         let ok = if a.modname {
@@ -172,6 +175,32 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
     }
     let _ = env.out.flush();
     i32::from(failed)
+}
+
+/// Read the module files named by several operands in parallel (decompression is
+/// most of the time for `.ko.xz`); the results are used, in operand order, by
+/// [`get_info`].
+fn prefetch(names: &[Vec<u8>]) {
+    use rayon::prelude::*;
+    let paths: Vec<PathBuf> = names
+        .iter()
+        .filter(|n| is_module_filename(n))
+        .map(|n| libkmod_rs::file::make_absolute(Path::new(&getopt::os(n))))
+        .collect();
+    let infos: Vec<(PathBuf, Result<Vec<InfoEntry>, Error>)> = paths
+        .into_par_iter()
+        .map(|p| {
+            let info = info_of_file(&p);
+            (p, info)
+        })
+        .collect();
+    PREFETCHED.with(|c| c.borrow_mut().extend(infos));
+}
+
+thread_local! {
+    /// Module information read ahead by [`prefetch`], by path.
+    static PREFETCHED: std::cell::RefCell<std::collections::HashMap<PathBuf, Result<Vec<InfoEntry>, Error>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
 }
 
 fn is_module_filename(name: &[u8]) -> bool {
@@ -237,14 +266,65 @@ fn get_info(ctx: &ModuleDir, m: &mut Module) -> Result<Vec<InfoEntry>, Error> {
     let Some(path) = m.path.clone() else {
         return Err(Error::NotFound { name: m.name_str() });
     };
+    if let Some(info) = PREFETCHED.with(|c| c.borrow_mut().remove(&path)) {
+        return info;
+    }
+    info_of_file(&path)
+}
+
+/// The information list of a module file.
+fn info_of_file(path: &Path) -> Result<Vec<InfoEntry>, Error> {
+    let path = path.to_path_buf();
     let file = ModuleFile::open(&path)?;
-    let image = file.load()?;
-    let elf = ModuleElf::parse(&image).map_err(|e| Error::Format {
-        path: path.clone(),
+    BUFFERS.with(|bufs| {
+        let bufs = &mut *bufs.borrow_mut();
+        if file.compression() != libkmod_rs::compress::Compression::None {
+            file.decompress_into(&mut bufs.raw, &mut bufs.image)?;
+            return info_of_image(&path, &bufs.image);
+        }
+        // A plain file: read only the ELF headers, `.modinfo` and the signature.
+        let image = libkmod_rs::file::read_sparse(
+            file.file(),
+            &mut bufs.sparse,
+            &[b".modinfo"],
+            true,
+            &|elf| {
+                let d = elf.data();
+                libkmod_rs::signature::range(d.len() as u64, &d[d.len().saturating_sub(64)..])
+                    .into_iter()
+                    .collect()
+            },
+        )
+        .map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        info_of_image(&path, image)
+    })
+}
+
+/// Buffers modules are read into, reused from one module to the next.
+#[derive(Default)]
+struct Buffers {
+    /// A plain module's parts that are read, at their file offsets.
+    sparse: Vec<u8>,
+    /// A compressed file.
+    raw: Vec<u8>,
+    /// Its decompressed image.
+    image: Vec<u8>,
+}
+
+thread_local! {
+    static BUFFERS: std::cell::RefCell<Buffers> = std::cell::RefCell::new(Buffers::default());
+}
+
+fn info_of_image(path: &std::path::Path, image: &[u8]) -> Result<Vec<InfoEntry>, Error> {
+    let elf = ModuleElf::parse(image).map_err(|e| Error::Format {
+        path: path.to_path_buf(),
         errno: e.errno,
         reason: e.reason.to_string(),
     })?;
-    modinfo::from_image(&path, &elf)
+    modinfo::from_image(path, &elf)
 }
 
 fn modinfo_do(ctx: &ModuleDir, a: &Args, m: &mut Module, diag: &Diag, env: &mut Env<'_>) -> bool {

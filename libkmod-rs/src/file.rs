@@ -100,6 +100,23 @@ impl ModuleFile {
         compress::decompress(&self.path, self.compression, &raw, limit).map(Image::Owned)
     }
 
+    /// Decompress a compressed module into `image`, reading the file into `raw`
+    /// first; both buffers keep their capacity for the next file (no mapping and no
+    /// fresh pages per file when reading many modules).
+    pub fn decompress_into(&self, raw: &mut Vec<u8>, image: &mut Vec<u8>) -> Result<(), Error> {
+        raw.clear();
+        (&self.file)
+            .read_to_end(raw)
+            .map_err(|e| Error::io(&self.path, e))?;
+        compress::decompress_into(
+            &self.path,
+            self.compression,
+            raw,
+            compress::DEFAULT_LIMIT,
+            image,
+        )
+    }
+
     fn map(&self) -> Result<Image, Error> {
         // SAFETY: the mapping is private and read-only. Like kmod, we accept that a
         // module file rewritten while we read it may show mixed contents; every read
@@ -173,4 +190,126 @@ pub fn make_absolute(path: &Path) -> PathBuf {
     s.push("/");
     s.push(path.as_os_str());
     PathBuf::from(s)
+}
+
+/// Files up to this size are read whole (one system call instead of several).
+const WHOLE_READ: usize = 24 * 1024;
+/// Wanted ranges closer than this are read with one system call.
+const MERGE_GAP: u64 = 16 * 1024;
+/// Bytes read before the section header table with it: the section name table is
+/// usually there.
+const TAIL_SLACK: u64 = 4 * 1024;
+
+/// A further set of (offset, size) ranges to read, found from what was read so far.
+pub type ExtraRanges<'f> = dyn Fn(&crate::elf::ModuleElf<'_>) -> Vec<(u64, u64)> + 'f;
+
+/// Read into `whole` only the parts of a plain module file a reader looks at: the
+/// ELF header, section headers and names, the named `sections`, then the ranges
+/// `extra` names once those are read; with `to_end`, everything from the section
+/// headers to the end of the file (where a signature sits). Returns the file's
+/// image: `whole[..file length]`, in which everything a check of the ELF header,
+/// the section headers and the name table, and of the parts read, looks at holds
+/// the file's bytes; the rest holds stale bytes of earlier files (or zeros) and must
+/// not be looked at. Few system calls: ranges less than 16 KiB apart are read as
+/// one, files up to 24 KiB whole.
+pub fn read_sparse<'b>(
+    file: &File,
+    whole: &'b mut Vec<u8>,
+    sections: &[&[u8]],
+    to_end: bool,
+    extra: &ExtraRanges<'_>,
+) -> std::io::Result<&'b [u8]> {
+    let len = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
+    if whole.len() < len {
+        // a fresh zeroed allocation (calloc: large ones are untouched mapped pages, so
+        // only the parts read are ever faulted in) instead of zero-filling in place
+        *whole = vec![0; len];
+    }
+    let buf = &mut whole[..len];
+    let read = |buf: &mut [u8], (off, size): (u64, u64)| -> std::io::Result<()> {
+        let (Ok(o), Ok(s)) = (usize::try_from(off), usize::try_from(size)) else {
+            return Ok(());
+        };
+        let Some(end) = o.checked_add(s) else {
+            return Ok(());
+        };
+        if end > buf.len() {
+            return Ok(());
+        }
+        file.read_exact_at(&mut buf[o..end], off)
+    };
+    if len <= WHOLE_READ {
+        read(buf, (0, len as u64))?;
+        return Ok(buf);
+    }
+    read(buf, (0, 64))?;
+    let Some((shoff, shsize)) = crate::elf::ModuleElf::section_table_range(buf) else {
+        return Ok(buf);
+    };
+    let tail = shoff.saturating_sub(TAIL_SLACK).max(64);
+    let mut done: Vec<(u64, u64)> = vec![(0, 64)];
+    if let Some(end) = shoff.checked_add(shsize)
+        && end <= len as u64
+        && tail < end
+    {
+        let end = if to_end { len as u64 } else { end };
+        read(buf, (tail, end - tail))?;
+        done.push((tail, end));
+    } else {
+        read(buf, (shoff, shsize))?;
+    }
+    let Some(names) = crate::elf::ModuleElf::name_table_range(buf) else {
+        return Ok(buf);
+    };
+    read_missing(buf, &done, &[names], &read)?;
+    done.push((names.0, names.0.saturating_add(names.1)));
+    let wanted: Vec<(u64, u64)> = match crate::elf::ModuleElf::parse(buf) {
+        Ok(elf) => elf
+            .sections()
+            .into_iter()
+            .filter(|(_, n, _, _)| sections.contains(n))
+            .map(|(_, _, o, s)| (o, s))
+            .collect(),
+        Err(_) => return Ok(buf),
+    };
+    read_missing(buf, &done, &wanted, &read)?;
+    done.extend(wanted.iter().map(|&(o, s)| (o, o.saturating_add(s))));
+    let more: Vec<(u64, u64)> = match crate::elf::ModuleElf::parse(buf) {
+        Ok(elf) => extra(&elf),
+        Err(_) => Vec::new(),
+    };
+    read_missing(buf, &done, &more, &read)?;
+    Ok(buf)
+}
+
+/// Reads one (offset, size) range of the file into the buffer.
+type ReadFn<'f> = dyn Fn(&mut [u8], (u64, u64)) -> std::io::Result<()> + 'f;
+
+/// Read the `wanted` (offset, size) ranges not inside a `done` (start, end) range,
+/// merging those less than [`MERGE_GAP`] apart into one read.
+fn read_missing(
+    buf: &mut [u8],
+    done: &[(u64, u64)],
+    wanted: &[(u64, u64)],
+    read: &ReadFn<'_>,
+) -> std::io::Result<()> {
+    let len = buf.len() as u64;
+    let mut todo: Vec<(u64, u64)> = wanted
+        .iter()
+        .filter_map(|&(o, s)| Some((o, o.checked_add(s)?)))
+        .filter(|&(o, e)| e <= len && o < e)
+        .filter(|&(o, e)| !done.iter().any(|&(a, b)| a <= o && e <= b))
+        .collect();
+    todo.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(todo.len());
+    for (o, e) in todo {
+        match merged.last_mut() {
+            Some(last) if o <= last.1.saturating_add(MERGE_GAP) => last.1 = last.1.max(e),
+            _ => merged.push((o, e)),
+        }
+    }
+    for (o, e) in merged {
+        read(buf, (o, e - o))?;
+    }
+    Ok(())
 }

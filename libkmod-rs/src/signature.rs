@@ -120,6 +120,20 @@ pub fn parse(image: &[u8]) -> Option<SignatureInfo> {
     })
 }
 
+/// Where the signature of an image of `len` bytes whose last bytes are `tail`
+/// lies: the (offset, size) of everything [`parse`] reads, from the end of the
+/// image back to the start of the signer name. None when `tail` (at least the
+/// last 40 bytes) shows no signature trailer.
+#[must_use]
+pub fn range(len: u64, tail: &[u8]) -> Option<(u64, u64)> {
+    let body = tail.strip_suffix(MAGIC)?;
+    let info = body.get(body.len().checked_sub(INFO_LEN)?..)?;
+    let sig_len = u64::from(u32::from_be_bytes(info[8..12].try_into().ok()?));
+    let total = (MAGIC.len() + INFO_LEN) as u64 + sig_len + u64::from(info[3]) + u64::from(info[4]);
+    let total = total.min(len);
+    Some((len - total, total))
+}
+
 /// Format bytes as kmod does: uppercase two-digit hex joined by `':'`; after
 /// every 20th byte that is followed by more, the `':'` is followed by
 /// `"\n\t\t"`. Empty input gives an empty string.

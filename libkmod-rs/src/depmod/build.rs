@@ -778,134 +778,21 @@ const NEEDED: [&[u8]; 5] = [
     b"__versions",
 ];
 
-/// Files up to this size are read whole (one system call instead of several).
-const WHOLE_READ: usize = 24 * 1024;
-/// Wanted ranges closer than this are read with one system call.
-const MERGE_GAP: u64 = 16 * 1024;
-/// Bytes read before the section header table with it: the section name table is
-/// usually there.
-const TAIL_SLACK: u64 = 4 * 1024;
-
-/// Read into `whole` (at least as long as the file; the file's bytes are the first
-/// `len`) only the parts of a plain module depmod looks at: ELF header, section
-/// headers and names, the sections it reads, and the sections holding export CRCs,
-/// with as few system calls as practical (near ranges merged; small files whole).
-/// The rest keeps stale bytes of earlier files and is never looked at.
+/// Read the parts of a plain module depmod looks at (see
+/// [`crate::file::read_sparse`]): its sections, then those holding export CRCs.
 fn read_sparse<'b>(file: &std::fs::File, whole: &'b mut Vec<u8>) -> std::io::Result<&'b [u8]> {
-    use std::os::unix::fs::FileExt;
-    let len = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
-    if whole.len() < len {
-        // a fresh zeroed allocation (calloc: large ones are untouched mapped pages, so
-        // only the parts read are ever faulted in) instead of zero-filling in place
-        *whole = vec![0; len];
-    }
-    let buf = &mut whole[..len];
-    let read = |buf: &mut [u8], (off, size): (u64, u64)| -> std::io::Result<()> {
-        let (Ok(o), Ok(s)) = (usize::try_from(off), usize::try_from(size)) else {
-            return Ok(());
-        };
-        let Some(end) = o.checked_add(s) else {
-            return Ok(());
-        };
-        if end > buf.len() {
-            return Ok(());
-        }
-        file.read_exact_at(&mut buf[o..end], off)
-    };
-    if len <= WHOLE_READ {
-        read(buf, (0, len as u64))?;
-        return Ok(buf);
-    }
-    read(buf, (0, 64))?;
-    let Some((shoff, shsize)) = ModuleElf::section_table_range(buf) else {
-        return Ok(buf);
-    };
-    let tail = shoff.saturating_sub(TAIL_SLACK).max(64);
-    let mut done: Vec<(u64, u64)> = vec![(0, 64)];
-    if let Some(end) = shoff.checked_add(shsize)
-        && end <= len as u64
-        && tail < end
-    {
-        read(buf, (tail, end - tail))?;
-        done.push((tail, end));
-    } else {
-        read(buf, (shoff, shsize))?;
-    }
-    let Some(names) = ModuleElf::name_table_range(buf) else {
-        return Ok(buf);
-    };
-    read_missing(buf, &done, &[names], &read)?;
-    done.push((names.0, names.0.saturating_add(names.1)));
-    let wanted: Vec<(u64, u64)> = match ModuleElf::parse(buf) {
-        Ok(elf) => elf
-            .sections()
-            .into_iter()
-            .filter(|(_, n, _, _)| NEEDED.contains(n))
-            .map(|(_, _, o, s)| (o, s))
-            .collect(),
-        Err(_) => return Ok(buf),
-    };
-    read_missing(buf, &done, &wanted, &read)?;
-    done.extend(wanted.iter().map(|&(o, s)| (o, o.saturating_add(s))));
-    let crc: Vec<(u64, u64)> = match ModuleElf::parse(buf) {
-        Ok(elf) => elf.crc_section_ranges(),
-        Err(_) => Vec::new(),
-    };
-    read_missing(buf, &done, &crc, &read)?;
-    Ok(buf)
-}
-
-/// Reads one (offset, size) range of the file into the buffer.
-type ReadFn<'f> = dyn Fn(&mut [u8], (u64, u64)) -> std::io::Result<()> + 'f;
-
-/// Read the `wanted` (offset, size) ranges not inside a `done` (start, end) range,
-/// merging those less than [`MERGE_GAP`] apart into one read.
-fn read_missing(
-    buf: &mut [u8],
-    done: &[(u64, u64)],
-    wanted: &[(u64, u64)],
-    read: &ReadFn<'_>,
-) -> std::io::Result<()> {
-    let len = buf.len() as u64;
-    let mut todo: Vec<(u64, u64)> = wanted
-        .iter()
-        .filter_map(|&(o, s)| Some((o, o.checked_add(s)?)))
-        .filter(|&(o, e)| e <= len && o < e)
-        .filter(|&(o, e)| !done.iter().any(|&(a, b)| a <= o && e <= b))
-        .collect();
-    todo.sort_unstable();
-    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(todo.len());
-    for (o, e) in todo {
-        match merged.last_mut() {
-            Some(last) if o <= last.1.saturating_add(MERGE_GAP) => last.1 = last.1.max(e),
-            _ => merged.push((o, e)),
-        }
-    }
-    for (o, e) in merged {
-        read(buf, (o, e - o))?;
-    }
-    Ok(())
+    crate::file::read_sparse(file, whole, &NEEDED, false, &|elf| elf.crc_section_ranges())
 }
 
 fn load_for_depmod<'b>(path: &[u8], bufs: &'b mut Buffers) -> Result<&'b [u8], Error> {
-    use std::io::Read;
     let f = ModuleFile::open(os(path))?;
-    let io = |e| Error::Io {
-        path: os(path).to_path_buf(),
-        source: e,
-    };
     if f.compression() == crate::compress::Compression::None {
-        return read_sparse(f.file(), &mut bufs.sparse).map_err(io);
+        return read_sparse(f.file(), &mut bufs.sparse).map_err(|e| Error::Io {
+            path: os(path).to_path_buf(),
+            source: e,
+        });
     }
-    bufs.raw.clear();
-    f.file().read_to_end(&mut bufs.raw).map_err(io)?;
-    crate::compress::decompress_into(
-        os(path),
-        f.compression(),
-        &bufs.raw,
-        crate::compress::DEFAULT_LIMIT,
-        &mut bufs.image,
-    )?;
+    f.decompress_into(&mut bufs.raw, &mut bufs.image)?;
     Ok(&bufs.image)
 }
 
