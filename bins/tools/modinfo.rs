@@ -283,22 +283,17 @@ fn info_of_file(path: &Path) -> Result<Vec<InfoEntry>, Error> {
             return info_of_image(&path, &bufs.image);
         }
         // A plain file: read only the ELF headers, `.modinfo` and the signature.
-        let image = libkmod_rs::file::read_sparse(
-            file.file(),
-            &mut bufs.sparse,
-            &[b".modinfo"],
-            true,
-            &|elf| {
+        let image =
+            libkmod_rs::file::read_sparse(&file, &mut bufs.sparse, &[b".modinfo"], true, &|elf| {
                 let d = elf.data();
                 libkmod_rs::signature::range(d.len() as u64, &d[d.len().saturating_sub(64)..])
                     .into_iter()
                     .collect()
-            },
-        )
-        .map_err(|source| Error::Io {
-            path: path.clone(),
-            source,
-        })?;
+            })
+            .map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
         info_of_image(&path, image)
     })
 }

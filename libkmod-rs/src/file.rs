@@ -18,7 +18,13 @@ pub struct ModuleFile {
     path: PathBuf,
     file: File,
     compression: Compression,
+    /// The first bytes of the file (up to 64: an ELF header), read when opening.
+    head: [u8; HEAD],
+    head_len: usize,
 }
+
+/// How many bytes [`ModuleFile::open`] reads from the start of the file.
+const HEAD: usize = 64;
 
 /// The bytes of a module image (mapped or decompressed).
 #[derive(Debug)]
@@ -44,9 +50,9 @@ impl ModuleFile {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let mut head = [0u8; 6];
+        let mut head = [0u8; HEAD];
         let mut got = 0;
-        while got < head.len() {
+        while got < 6 {
             match file.read_at(&mut head[got..], got as u64) {
                 Ok(0) => break,
                 Ok(n) => got += n,
@@ -54,7 +60,7 @@ impl ModuleFile {
                 Err(e) => return Err(Error::io(path, e)),
             }
         }
-        if got < head.len() {
+        if got < 6 {
             return Err(Error::format(
                 path,
                 errno::EINVAL,
@@ -65,6 +71,8 @@ impl ModuleFile {
             path: path.to_path_buf(),
             file,
             compression: Compression::detect(&head),
+            head,
+            head_len: got,
         })
     }
 
@@ -199,6 +207,8 @@ const MERGE_GAP: u64 = 16 * 1024;
 /// Bytes read before the section header table with it: the section name table is
 /// usually there.
 const TAIL_SLACK: u64 = 4 * 1024;
+/// At least this much of the end of a file is read with the section headers.
+const TAIL_MIN: u64 = 12 * 1024;
 
 /// A further set of (offset, size) ranges to read, found from what was read so far.
 pub type ExtraRanges<'f> = dyn Fn(&crate::elf::ModuleElf<'_>) -> Vec<(u64, u64)> + 'f;
@@ -211,14 +221,16 @@ pub type ExtraRanges<'f> = dyn Fn(&crate::elf::ModuleElf<'_>) -> Vec<(u64, u64)>
 /// the section headers and the name table, and of the parts read, looks at holds
 /// the file's bytes; the rest holds stale bytes of earlier files (or zeros) and must
 /// not be looked at. Few system calls: ranges less than 16 KiB apart are read as
-/// one, files up to 24 KiB whole.
+/// one, files up to 24 KiB whole, the last 32 KiB (or more, from just before the
+/// section headers) in one go.
 pub fn read_sparse<'b>(
-    file: &File,
+    mf: &ModuleFile,
     whole: &'b mut Vec<u8>,
     sections: &[&[u8]],
     to_end: bool,
     extra: &ExtraRanges<'_>,
 ) -> std::io::Result<&'b [u8]> {
+    let file = &mf.file;
     let len = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
     if whole.len() < len {
         // a fresh zeroed allocation (calloc: large ones are untouched mapped pages, so
@@ -242,11 +254,20 @@ pub fn read_sparse<'b>(
         read(buf, (0, len as u64))?;
         return Ok(buf);
     }
-    read(buf, (0, 64))?;
+    let head = &mf.head[..mf.head_len];
+    if head.len() == HEAD {
+        buf[..HEAD].copy_from_slice(head);
+    } else {
+        read(buf, (0, HEAD as u64))?;
+    }
     let Some((shoff, shsize)) = crate::elf::ModuleElf::section_table_range(buf) else {
         return Ok(buf);
     };
-    let tail = shoff.saturating_sub(TAIL_SLACK).max(64);
+    // the symbol and string tables usually sit just before the section headers
+    let tail = shoff
+        .saturating_sub(TAIL_SLACK)
+        .min((len as u64).saturating_sub(TAIL_MIN))
+        .max(64);
     let mut done: Vec<(u64, u64)> = vec![(0, 64)];
     if let Some(end) = shoff.checked_add(shsize)
         && end <= len as u64

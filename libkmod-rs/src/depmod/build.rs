@@ -780,14 +780,14 @@ const NEEDED: [&[u8]; 5] = [
 
 /// Read the parts of a plain module depmod looks at (see
 /// [`crate::file::read_sparse`]): its sections, then those holding export CRCs.
-fn read_sparse<'b>(file: &std::fs::File, whole: &'b mut Vec<u8>) -> std::io::Result<&'b [u8]> {
+fn read_sparse<'b>(file: &ModuleFile, whole: &'b mut Vec<u8>) -> std::io::Result<&'b [u8]> {
     crate::file::read_sparse(file, whole, &NEEDED, false, &|elf| elf.crc_section_ranges())
 }
 
 fn load_for_depmod<'b>(path: &[u8], bufs: &'b mut Buffers) -> Result<&'b [u8], Error> {
     let f = ModuleFile::open(os(path))?;
     if f.compression() == crate::compress::Compression::None {
-        return read_sparse(f.file(), &mut bufs.sparse).map_err(|e| Error::Io {
+        return read_sparse(&f, &mut bufs.sparse).map_err(|e| Error::Io {
             path: os(path).to_path_buf(),
             source: e,
         });
