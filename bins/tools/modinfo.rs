@@ -277,40 +277,22 @@ fn info_of_file(path: &Path) -> Result<Vec<InfoEntry>, Error> {
     let path = path.to_path_buf();
     let file = ModuleFile::open(&path)?;
     BUFFERS.with(|bufs| {
-        let bufs = &mut *bufs.borrow_mut();
-        if file.compression() != libkmod_rs::compress::Compression::None {
-            file.decompress_into(&mut bufs.raw, &mut bufs.image)?;
-            return info_of_image(&path, &bufs.image);
-        }
-        // A plain file: read only the ELF headers, `.modinfo` and the signature.
-        let image =
-            libkmod_rs::file::read_sparse(&file, &mut bufs.sparse, &[b".modinfo"], true, &|elf| {
-                let d = elf.data();
-                libkmod_rs::signature::range(d.len() as u64, &d[d.len().saturating_sub(64)..])
-                    .into_iter()
-                    .collect()
-            })
-            .map_err(|source| Error::Io {
-                path: path.clone(),
-                source,
-            })?;
+        // a plain file: only the ELF headers, `.modinfo` and the signature are read
+        let mut bufs = bufs.borrow_mut();
+        let image = bufs.read(&file, &[b".modinfo"], true, &|elf| {
+            let d = elf.data();
+            libkmod_rs::signature::range(d.len() as u64, &d[d.len().saturating_sub(64)..])
+                .into_iter()
+                .collect()
+        })?;
         info_of_image(&path, image)
     })
 }
 
-/// Buffers modules are read into, reused from one module to the next.
-#[derive(Default)]
-struct Buffers {
-    /// A plain module's parts that are read, at their file offsets.
-    sparse: Vec<u8>,
-    /// A compressed file.
-    raw: Vec<u8>,
-    /// Its decompressed image.
-    image: Vec<u8>,
-}
-
 thread_local! {
-    static BUFFERS: std::cell::RefCell<Buffers> = std::cell::RefCell::new(Buffers::default());
+    /// Buffers modules are read into, reused from one module to the next.
+    static BUFFERS: std::cell::RefCell<libkmod_rs::file::ReadBuffers> =
+        std::cell::RefCell::new(libkmod_rs::file::ReadBuffers::default());
 }
 
 fn info_of_image(path: &std::path::Path, image: &[u8]) -> Result<Vec<InfoEntry>, Error> {

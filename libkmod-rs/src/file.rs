@@ -210,6 +210,39 @@ const TAIL_SLACK: u64 = 4 * 1024;
 /// At least this much of the end of a file is read with the section headers.
 const TAIL_MIN: u64 = 12 * 1024;
 
+/// Buffers module files are read into, reused from one file to the next: no
+/// mapping, no fresh pages to fault in for each file when reading many modules.
+/// Keep one per thread.
+#[derive(Debug, Default)]
+pub struct ReadBuffers {
+    /// A plain module's parts that are read, at their file offsets.
+    sparse: Vec<u8>,
+    /// A compressed file.
+    raw: Vec<u8>,
+    /// Its decompressed image.
+    image: Vec<u8>,
+}
+
+impl ReadBuffers {
+    /// The image of `file` as far as a reader needs it: a compressed file
+    /// decompressed whole, a plain one read sparsely (see [`read_sparse`] for
+    /// `sections`, `to_end` and `extra`).
+    pub fn read<'b>(
+        &'b mut self,
+        file: &ModuleFile,
+        sections: &[&[u8]],
+        to_end: bool,
+        extra: &ExtraRanges<'_>,
+    ) -> Result<&'b [u8], Error> {
+        if file.compression != Compression::None {
+            file.decompress_into(&mut self.raw, &mut self.image)?;
+            return Ok(&self.image);
+        }
+        read_sparse(file, &mut self.sparse, sections, to_end, extra)
+            .map_err(|e| Error::io(&file.path, e))
+    }
+}
+
 /// A further set of (offset, size) ranges to read, found from what was read so far.
 pub type ExtraRanges<'f> = dyn Fn(&crate::elf::ModuleElf<'_>) -> Vec<(u64, u64)> + 'f;
 

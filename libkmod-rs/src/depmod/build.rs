@@ -11,7 +11,7 @@
 use super::config::{DepmodConfig, Diagnostic, Level};
 use crate::elf::{Bind, ModuleElf};
 use crate::error::{Error, strerror};
-use crate::file::ModuleFile;
+use crate::file::{ModuleFile, ReadBuffers};
 use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -753,20 +753,8 @@ fn parse_module(path: &[u8]) -> Parsed {
     BUFFERS.with(|b| parse_module_with(path, &mut b.borrow_mut()))
 }
 
-/// Per-thread buffers modules are read into, reused from one module to the next
-/// (no mmap/munmap, no fresh pages to fault in for each file).
-#[derive(Default)]
-struct Buffers {
-    /// A plain module's needed parts, at their file offsets.
-    sparse: Vec<u8>,
-    /// A compressed file.
-    raw: Vec<u8>,
-    /// A compressed file's decompressed image.
-    image: Vec<u8>,
-}
-
 thread_local! {
-    static BUFFERS: std::cell::RefCell<Buffers> = std::cell::RefCell::new(Buffers::default());
+    static BUFFERS: std::cell::RefCell<ReadBuffers> = std::cell::RefCell::new(ReadBuffers::default());
 }
 
 /// Sections depmod reads.
@@ -778,25 +766,14 @@ const NEEDED: [&[u8]; 5] = [
     b"__versions",
 ];
 
-/// Read the parts of a plain module depmod looks at (see
-/// [`crate::file::read_sparse`]): its sections, then those holding export CRCs.
-fn read_sparse<'b>(file: &ModuleFile, whole: &'b mut Vec<u8>) -> std::io::Result<&'b [u8]> {
-    crate::file::read_sparse(file, whole, &NEEDED, false, &|elf| elf.crc_section_ranges())
-}
-
-fn load_for_depmod<'b>(path: &[u8], bufs: &'b mut Buffers) -> Result<&'b [u8], Error> {
+/// The parts of a module depmod looks at: its sections, then (in a plain file)
+/// those holding export CRCs.
+fn load_for_depmod<'b>(path: &[u8], bufs: &'b mut ReadBuffers) -> Result<&'b [u8], Error> {
     let f = ModuleFile::open(os(path))?;
-    if f.compression() == crate::compress::Compression::None {
-        return read_sparse(&f, &mut bufs.sparse).map_err(|e| Error::Io {
-            path: os(path).to_path_buf(),
-            source: e,
-        });
-    }
-    f.decompress_into(&mut bufs.raw, &mut bufs.image)?;
-    Ok(&bufs.image)
+    bufs.read(&f, &NEEDED, false, &|elf| elf.crc_section_ranges())
 }
 
-fn parse_module_with(path: &[u8], bufs: &mut Buffers) -> Parsed {
+fn parse_module_with(path: &[u8], bufs: &mut ReadBuffers) -> Parsed {
     let mut p = Parsed::default();
     let image: &[u8] = match load_for_depmod(path, bufs) {
         Ok(image) => image,
