@@ -106,6 +106,20 @@ impl Fx {
     }
 }
 
+/// Runs `args` on a fresh fake kernel: refused with exit 1, exactly `err` on
+/// stderr, and no system call made.
+fn expect_refused(fx: &Fx, args: &[&str], err: &str) {
+    let mut k = fx.fake();
+    let (code, _, got) = fx.run(&mut k, args);
+    assert_eq!((code, got.as_str()), (1, err), "{args:?}");
+    assert!(k.calls.is_empty(), "{args:?}: {:?}", k.calls);
+}
+
+/// Sets the fake `/proc/modules`.
+fn set_proc_modules(fx: &Fx, content: &str) {
+    std::fs::write(fx.tmp.path().join("proc/modules"), content).unwrap();
+}
+
 fn finits(k: &FakeKernel) -> usize {
     k.calls
         .iter()
@@ -118,16 +132,13 @@ fn insmod_mismatched_vermagic_is_refused_before_the_syscall() {
     let fx = Fx::new(&[]);
     let bad = "4.4.9 SMP mod_unload modversions ";
     let f = fx.file("old.ko", &ko("old", bad, &[], &[]).build());
-    let mut k = fx.fake();
-    let (code, _, err) = fx.run(&mut k, &["insmod", &f]);
-    assert_eq!(code, 1);
-    assert_eq!(
-        err,
-        format!(
+    expect_refused(
+        &fx,
+        &["insmod", &f],
+        &format!(
             "insmod: ERROR: could not insert module {f}: version magic '{bad}' should be '{MAGIC}'\n"
-        )
+        ),
     );
-    assert!(k.calls.is_empty(), "{:?}", k.calls);
     // --force-vermagic (and -f) skip it: the kernel is asked, with the flag
     for opt in ["--force-vermagic", "-f"] {
         let mut k = fx.fake();
@@ -172,7 +183,6 @@ fn insmod_vermagic_with_modversions_compares_after_the_release() {
             "insmod: ERROR: could not insert module {f}: version magic '{wrong}' should be '{MAGIC}'\n"
         )
     );
-    assert!(k.calls.is_empty());
 }
 
 #[test]
@@ -182,14 +192,11 @@ fn insmod_unknown_symbol_is_named() {
         "lost.ko",
         &ko("lost", MAGIC, &["k_fn", "gone_fn"], &[]).build(),
     );
-    let mut k = fx.fake();
-    let (code, _, err) = fx.run(&mut k, &["insmod", &f]);
-    assert_eq!(code, 1);
-    assert_eq!(
-        err,
-        format!("insmod: ERROR: could not insert module {f}: Unknown symbol gone_fn\n")
+    expect_refused(
+        &fx,
+        &["insmod", &f],
+        &format!("insmod: ERROR: could not insert module {f}: Unknown symbol gone_fn\n"),
     );
-    assert!(k.calls.is_empty());
     // -f does not lift it (the kernel would refuse too)
     let mut k = fx.fake();
     assert_eq!(fx.run(&mut k, &["insmod", "-f", &f]).0, 1);
@@ -212,20 +219,13 @@ fn insmod_unknown_symbol_is_named() {
 fn insmod_symbol_of_a_loaded_module() {
     let fx = Fx::new(&[]);
     let f = fx.file("user.ko", &ko("user", MAGIC, &["p_fn"], &[]).build());
-    let mut k = fx.fake();
-    let (code, _, err) = fx.run(&mut k, &["insmod", &f]);
-    assert_eq!(code, 1);
-    assert_eq!(
-        err,
-        format!("insmod: ERROR: could not insert module {f}: Unknown symbol p_fn\n")
+    expect_refused(
+        &fx,
+        &["insmod", &f],
+        &format!("insmod: ERROR: could not insert module {f}: Unknown symbol p_fn\n"),
     );
-    assert!(k.calls.is_empty());
     let mut k = fx.fake();
-    std::fs::write(
-        fx.tmp.path().join("proc/modules"),
-        "prov 16384 0 - Live 0x0000000000000000\n",
-    )
-    .unwrap();
+    set_proc_modules(&fx, "prov 16384 0 - Live 0x0000000000000000\n");
     let (code, _, err) = fx.run(&mut k, &["insmod", &f]);
     assert_eq!((code, err.as_str()), (0, ""));
     // the loaded module's file (through modules.dep) gives the CRC: a flipped one
@@ -235,11 +235,7 @@ fn insmod_symbol_of_a_loaded_module() {
         &ko("flipped", MAGIC, &["p_fn"], &[(0xeeee, "p_fn")]).build(),
     );
     let mut k = fx.fake();
-    std::fs::write(
-        fx.tmp.path().join("proc/modules"),
-        "prov 16384 0 - Live 0x0000000000000000\n",
-    )
-    .unwrap();
+    set_proc_modules(&fx, "prov 16384 0 - Live 0x0000000000000000\n");
     let (code, _, err) = fx.run(&mut k, &["insmod", &f]);
     assert_eq!(code, 1);
     assert_eq!(
@@ -250,11 +246,7 @@ fn insmod_symbol_of_a_loaded_module() {
     );
     assert!(k.calls.is_empty());
     let mut k = fx.fake();
-    std::fs::write(
-        fx.tmp.path().join("proc/modules"),
-        "prov 16384 0 - Live 0x0000000000000000\n",
-    )
-    .unwrap();
+    set_proc_modules(&fx, "prov 16384 0 - Live 0x0000000000000000\n");
     let (code, _, err) = fx.run(&mut k, &["insmod", "-f", &f]);
     assert_eq!((code, err.as_str()), (0, ""));
     assert_eq!(finits(&k), 1);
@@ -267,16 +259,13 @@ fn insmod_crc_mismatch_is_refused() {
         "crc.ko",
         &ko("crc", MAGIC, &["k_fn"], &[(0x3333, "k_fn")]).build(),
     );
-    let mut k = fx.fake();
-    let (code, _, err) = fx.run(&mut k, &["insmod", &f]);
-    assert_eq!(code, 1);
-    assert_eq!(
-        err,
-        format!(
+    expect_refused(
+        &fx,
+        &["insmod", &f],
+        &format!(
             "insmod: ERROR: could not insert module {f}: disagrees about version of symbol k_fn (module 0x00003333, kernel 0x00002222)\n"
-        )
+        ),
     );
-    assert!(k.calls.is_empty());
     for opt in ["--force-modversion", "-f"] {
         let mut k = fx.fake();
         let (code, _, err) = fx.run(&mut k, &["insmod", opt, &f]);
@@ -353,15 +342,12 @@ fn modprobe_checks_each_module_of_the_chain() {
     let (code, _, err) = fx.run(&mut k, &["modprobe", "user"]);
     assert_eq!((code, err.as_str()), (0, ""));
     assert_eq!(finits(&k), 2);
-    let mut k = fx.fake();
-    let (code, _, err) = fx.run(&mut k, &["modprobe", "badcrc"]);
-    assert_eq!(code, 1);
-    assert_eq!(
-        err,
-        "modprobe: ERROR: could not insert 'badcrc': disagrees about version of symbol p_fn (module 0x00009999, kernel 0x00001111)\n"
+    expect_refused(
+        &fx,
+        &["modprobe", "badcrc"],
+        "modprobe: ERROR: could not insert 'badcrc': disagrees about version of symbol p_fn (module 0x00009999, kernel 0x00001111)\n",
     );
-    // the whole chain is checked first: not even the dependency was inserted
-    assert!(k.calls.is_empty(), "{:?}", k.calls);
+    // (the whole chain is checked first: not even the dependency was inserted)
     let mut k = fx.fake();
     assert_eq!(
         fx.run(&mut k, &["modprobe", "--force-modversion", "badcrc"])
@@ -385,7 +371,6 @@ fn modprobe_checks_each_module_of_the_chain() {
             "modprobe: ERROR: could not insert 'old': version magic '4.4.9 SMP mod_unload modversions ' should be '{MAGIC}'\n"
         )
     );
-    assert!(k.calls.is_empty());
     let mut k = fx.fake();
     assert_eq!(
         fx.run(&mut k, &["modprobe", "--force-vermagic", "old"]).0,
@@ -459,14 +444,11 @@ fn modprobe_checks_the_whole_chain_before_inserting() {
 fn modprobe_chain_refusal_names_the_failing_module() {
     // the last module needs a symbol nobody provides
     let fx = chain(&ko("top", MAGIC, &["m_fn", "nowhere_fn"], &[]));
-    let mut k = fx.fake();
-    let (code, _, err) = fx.run(&mut k, &["modprobe", "top"]);
-    assert_eq!(code, 1);
-    assert_eq!(
-        err,
-        "modprobe: ERROR: could not insert 'top': Unknown symbol nowhere_fn\n"
+    expect_refused(
+        &fx,
+        &["modprobe", "top"],
+        "modprobe: ERROR: could not insert 'top': Unknown symbol nowhere_fn\n",
     );
-    assert!(k.calls.is_empty(), "{:?}", k.calls);
     // -f does not lift an unknown symbol
     let mut k = fx.fake();
     assert_eq!(fx.run(&mut k, &["modprobe", "-f", "top"]).0, 1);
@@ -546,14 +528,9 @@ fn in_tree_modules_are_checked_from_modules_dep_without_kallsyms() {
         err,
         format!("insmod: ERROR: could not insert module {user}: Unknown symbol p_fn\n")
     );
-    assert!(k.calls.is_empty());
     // prov loaded: its file gives p_fn's CRC, which user's disagrees with
     let mut k = fx.fake();
-    std::fs::write(
-        fx.tmp.path().join("proc/modules"),
-        "prov 16384 0 - Live 0x0000000000000000\n",
-    )
-    .unwrap();
+    set_proc_modules(&fx, "prov 16384 0 - Live 0x0000000000000000\n");
     let (code, _, err) = fx.run(&mut k, &["insmod", &user]);
     assert_eq!(code, 1);
     assert_eq!(
@@ -564,14 +541,11 @@ fn in_tree_modules_are_checked_from_modules_dep_without_kallsyms() {
     );
     assert!(k.calls.is_empty());
     // a symbol no module exports must be the kernel's: Module.symvers says whether
-    let mut k = fx.fake();
-    let (code, _, err) = fx.run(&mut k, &["modprobe", "lost"]);
-    assert_eq!(code, 1);
-    assert_eq!(
-        err,
-        "modprobe: ERROR: could not insert 'lost': Unknown symbol gone_fn\n"
+    expect_refused(
+        &fx,
+        &["modprobe", "lost"],
+        "modprobe: ERROR: could not insert 'lost': Unknown symbol gone_fn\n",
     );
-    assert!(k.calls.is_empty());
     // without a Module.symvers it cannot be known: the kernel decides
     std::fs::remove_file(
         fx.tmp
