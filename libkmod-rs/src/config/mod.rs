@@ -21,7 +21,7 @@
 //! (`libkmod: ERROR: <func>: <message>`).  All are errors.
 
 mod cmdline;
-mod parse;
+pub(crate) mod parse;
 
 pub use cmdline::parse_kcmdline;
 pub use parse::{softdep_tokens, underscores};

@@ -4,8 +4,9 @@ use super::{Alias, Config, ModCommand, ModOptions, SoftDep, SoftDepKind, WeakDep
 use crate::lookup::LogRecord;
 
 /// One logical line (backslash-newline continuations joined, other backslashes
-/// dropped with the next byte kept) and the number of the physical line ending it.
-fn next_line(buf: &[u8], pos: &mut usize, linenum: &mut u32) -> Option<Vec<u8>> {
+/// dropped with the next byte kept) and the number of the physical line ending it,
+/// like kmod's `freadline_wrapped` (modprobe.d and depmod.d alike).
+pub(crate) fn next_line(buf: &[u8], pos: &mut usize, linenum: &mut u32) -> Option<Vec<u8>> {
     let mut line = Vec::new();
     let mut n = 0u32;
     loop {

@@ -23,6 +23,7 @@
 //! for the priority decision and for scanning the external directories.
 
 use crate::Root;
+use crate::config::parse::next_line;
 use crate::error::strerror;
 use std::ffi::OsString;
 use std::io::Read;
@@ -251,41 +252,6 @@ fn list_source(files: &mut Vec<CfgFile>, path: &[u8], log: &mut Vec<Diagnostic>)
         Level::Debug,
         format!("parsed configuration files from {}\n", lossy(path)),
     ));
-}
-
-/// One logical line (continuations joined) and the number of the physical line that
-/// ended it, like kmod's `freadline_wrapped`.
-fn next_line(buf: &[u8], pos: &mut usize, linenum: &mut u32) -> Option<Vec<u8>> {
-    let mut line = Vec::new();
-    let mut n = 0u32;
-    loop {
-        let Some(&c) = buf.get(*pos) else {
-            if line.is_empty() {
-                return None;
-            }
-            *linenum = linenum.wrapping_add(n + 1);
-            return Some(line);
-        };
-        *pos += 1;
-        match c {
-            b'\n' => {
-                *linenum = linenum.wrapping_add(n + 1);
-                return Some(line);
-            }
-            b'\\' => match buf.get(*pos) {
-                Some(b'\n') => {
-                    *pos += 1;
-                    n += 1;
-                }
-                None => {}
-                Some(&next) => {
-                    *pos += 1;
-                    line.push(next);
-                }
-            },
-            _ => line.push(c),
-        }
-    }
 }
 
 /// `strtok_r(.., "\t ")` words of a line.
