@@ -17,6 +17,14 @@ pub const TOOLS: &[(&str, RunFn)] = &[
     ("depmod", crate::tools::depmod::run),
 ];
 
+/// `-h` (the tool's `help` text) or `-V` (the version), printed to stdout; the
+/// exit code (0).
+pub fn help_or_version(id: &str, env: &mut Env<'_>, help: impl FnOnce() -> String) -> i32 {
+    let text = if id == "h" { help() } else { version() };
+    let _ = std::io::Write::write_all(&mut env.out, text.as_bytes());
+    0
+}
+
 /// kmod's version as printed by `-V`: kmod's layout, naming this project too.
 #[must_use]
 pub fn version() -> String {

@@ -89,13 +89,8 @@ fn lsmod(prog: &str, argv0: &[u8], args: &[OsString], posix: bool, env: &mut Env
         match f.id {
             "s" => use_syslog = true,
             "v" => verbose += 1,
-            "h" => {
-                let _ = env.out.write_all(help(prog).as_bytes());
-                return 0;
-            }
-            "V" => {
-                let _ = env.out.write_all(crate::dispatch::version().as_bytes());
-                return 0;
+            id @ ("h" | "V") => {
+                return crate::dispatch::help_or_version(id, env, || help(prog));
             }
             _ => {}
         }

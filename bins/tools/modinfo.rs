@@ -117,13 +117,8 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
             "F" => a.field = f.value,
             "k" => a.kversion = f.value,
             "b" => a.basedir = f.value,
-            "h" => {
-                let _ = env.out.write_all(help(&prog).as_bytes());
-                return 0;
-            }
-            "V" => {
-                let _ = env.out.write_all(crate::dispatch::version().as_bytes());
-                return 0;
+            id @ ("h" | "V") => {
+                return crate::dispatch::help_or_version(id, env, || help(&prog));
             }
             _ => {}
         }
