@@ -50,19 +50,9 @@ case $REPEAT in '' | *[!0-9]* | 0) die "BENCH_REPEAT must be a positive number" 
 command -v zstd > /dev/null || die "needs zstd: apt-get install -y zstd"
 
 # ---- the reference ---------------------------------------------------------
-WRAPPER=$CACHE/kmod34/bin/depmod
-R=$CACHE/kmod34/root
-[ -x "$WRAPPER" ] || die "no $WRAPPER: run scripts/fetch-reference.sh first"
-LDSO=""
-for f in "$R/usr/lib64/ld-linux-x86-64.so.2" "$R/lib64/ld-linux-x86-64.so.2" \
-    "$R/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" "$R/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"; do
-    if [ -e "$f" ]; then LDSO=$f; break; fi
-done
-[ -n "$LDSO" ] || die "no ld-linux-x86-64.so.2 under $R"
-KMOD34=("$LDSO" --library-path "$R/usr/lib/x86_64-linux-gnu:$R/lib/x86_64-linux-gnu" --argv0 depmod "$R/usr/bin/kmod")
-v_direct=$("${KMOD34[@]}" --version 2>&1) || die "cannot run kmod 34 directly: $v_direct"
-v_wrapper=$("$WRAPPER" --version 2>&1) || die "cannot run $WRAPPER: $v_wrapper"
-[ "$v_direct" = "$v_wrapper" ] || die "direct loader call differs from the wrapper: '$v_direct' vs '$v_wrapper'"
+# shellcheck source=scripts/bench-lib.sh
+. "$ROOT/scripts/bench-lib.sh"
+kmod34_direct depmod
 
 # ---- ours ------------------------------------------------------------------
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-depmod.XXXXXX")
@@ -104,7 +94,6 @@ bench() {
     done
     echo "$bw $mm $st"
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 # tree_dir NAME -> the tree's root (a -zstd name is made once under $WORK)
@@ -182,7 +171,7 @@ done
 echo
 echo "depmod: kmod 34.2 vs kmod-rs, \`depmod -b <copy of the tree> <kver>\`, wall seconds (best of $REPEAT runs after a warm-up) and peak RSS (largest of those runs)"
 echo
-echo "- kmod = $R/usr/bin/kmod, run as: ld.so --library-path <trixie libs> --argv0 depmod kmod ...  (the wrapper's exec line, without its sh)"
+echo "- kmod = ${KMOD34[-1]}, run as: ld.so --library-path <trixie libs> --argv0 depmod kmod ...  (the wrapper's exec line, without its sh)"
 echo "- ours = $OURS_DESC"
 echo "- $(nproc) CPUs; load average now $(cut -d' ' -f1-3 /proc/loadavg)"
 echo

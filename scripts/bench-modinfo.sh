@@ -45,20 +45,9 @@ case ${BENCH_LIMIT:-1} in '' | *[!0-9]* | 0) die "BENCH_LIMIT must be a positive
 [ -n "${EPOCHREALTIME:-}" ] || die "needs bash >= 5 (EPOCHREALTIME)"
 
 # ---- the reference ---------------------------------------------------------
-WRAPPER=$CACHE/kmod34/bin/modinfo
-R=$CACHE/kmod34/root
-[ -x "$WRAPPER" ] || die "no $WRAPPER: run scripts/fetch-reference.sh first"
-LDSO=""
-for f in "$R/usr/lib64/ld-linux-x86-64.so.2" "$R/lib64/ld-linux-x86-64.so.2" \
-    "$R/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" "$R/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"; do
-    if [ -e "$f" ]; then LDSO=$f; break; fi
-done
-[ -n "$LDSO" ] || die "no ld-linux-x86-64.so.2 under $R"
-KMOD34=("$LDSO" --library-path "$R/usr/lib/x86_64-linux-gnu:$R/lib/x86_64-linux-gnu" --argv0 modinfo "$R/usr/bin/kmod")
-# the direct command must be the same program as the wrapper
-v_direct=$("${KMOD34[@]}" --version 2>&1) || die "cannot run kmod 34 directly: $v_direct"
-v_wrapper=$("$WRAPPER" --version 2>&1) || die "cannot run $WRAPPER: $v_wrapper"
-[ "$v_direct" = "$v_wrapper" ] || die "direct loader call differs from the wrapper: '$v_direct' vs '$v_wrapper'"
+# shellcheck source=scripts/bench-lib.sh
+. "$ROOT/scripts/bench-lib.sh"
+kmod34_direct modinfo
 
 # ---- ours ------------------------------------------------------------------
 log "cargo build --release"
@@ -93,7 +82,6 @@ best() {
     done
     echo "$b"
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
 # compare NAME LIST N -> run both tools once with N modules per call, outputs kept;
 # prints "identical" or a short description, full diffs under $OUT/NAME.*
@@ -176,7 +164,7 @@ per_call() { awk -v t="$1" -v n="$ns" 'BEGIN { printf "%.3f", 1000 * t / n }'; }
 
 echo
 echo "modinfo: kmod 34.2 vs kmod-rs, wall seconds for a whole tree, best of $REPEAT runs, output to /dev/null"
-echo "  kmod = $R/usr/bin/kmod, run as: ld.so --library-path <trixie libs> --argv0 modinfo kmod MODULE...  (the wrapper's exec line, without its sh)"
+echo "  kmod = ${KMOD34[-1]}, run as: ld.so --library-path <trixie libs> --argv0 modinfo kmod MODULE...  (the wrapper's exec line, without its sh)"
 echo "  ours = $TARGET_DIR/release/kmod through a symlink named modinfo"
 echo "  $(nproc) CPUs; load average now $(cut -d' ' -f1-3 /proc/loadavg)"
 echo

@@ -1,0 +1,23 @@
+# Shared by the benchmark scripts (sourced; needs CACHE and a die function).
+
+# kmod34_direct TOOL -> sets KMOD34 to the exec line of $CACHE/kmod34/bin/TOOL
+# without its sh wrapper (trixie's ld.so --library-path ... --argv0 TOOL kmod), so
+# that kmod is not billed for a `sh` start, and WRAPPER to the wrapper; checks that
+# both are the same program.
+kmod34_direct() {
+    local tool=$1 r=$CACHE/kmod34/root f ldso="" v_direct v_wrapper
+    WRAPPER=$CACHE/kmod34/bin/$tool
+    [ -x "$WRAPPER" ] || die "no $WRAPPER: run scripts/fetch-reference.sh first"
+    for f in "$r/usr/lib64/ld-linux-x86-64.so.2" "$r/lib64/ld-linux-x86-64.so.2" \
+        "$r/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" "$r/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"; do
+        if [ -e "$f" ]; then ldso=$f; break; fi
+    done
+    [ -n "$ldso" ] || die "no ld-linux-x86-64.so.2 under $r"
+    KMOD34=("$ldso" --library-path "$r/usr/lib/x86_64-linux-gnu:$r/lib/x86_64-linux-gnu" --argv0 "$tool" "$r/usr/bin/kmod")
+    v_direct=$("${KMOD34[@]}" --version 2>&1) || die "cannot run kmod 34 directly: $v_direct"
+    v_wrapper=$("$WRAPPER" --version 2>&1) || die "cannot run $WRAPPER: $v_wrapper"
+    [ "$v_direct" = "$v_wrapper" ] || die "direct loader call differs from the wrapper: '$v_direct' vs '$v_wrapper'"
+}
+
+# ratio A B -> A/B with two decimals ("-" when B is 0)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
