@@ -112,14 +112,22 @@ impl ModuleFile {
     /// first; both buffers keep their capacity for the next file (no mapping and no
     /// fresh pages per file when reading many modules).
     pub fn decompress_into(&self, raw: &mut Vec<u8>, image: &mut Vec<u8>) -> Result<(), Error> {
-        raw.clear();
-        (&self.file)
-            .read_to_end(raw)
-            .map_err(|e| Error::io(&self.path, e))?;
+        let io = |e| Error::io(&self.path, e);
+        // one fstat and one pread (the buffer only grows: no zero-filling per file)
+        let len = usize::try_from(self.file.metadata().map_err(io)?.len()).unwrap_or(usize::MAX);
+        if raw.len() < len {
+            raw.resize(len, 0);
+        }
+        let input = &mut raw[..len];
+        let head = self.head_len.min(len);
+        input[..head].copy_from_slice(&self.head[..head]);
+        self.file
+            .read_exact_at(&mut input[head..], head as u64)
+            .map_err(io)?;
         compress::decompress_into(
             &self.path,
             self.compression,
-            raw,
+            input,
             compress::DEFAULT_LIMIT,
             image,
         )
