@@ -38,6 +38,35 @@ pub struct Opt {
     pub help: &'static str,
 }
 
+/// `-s, --syslog`, as insmod, rmmod, lsmod and modprobe have it.
+pub const SYSLOG: Opt = Opt::new(
+    b's',
+    "syslog",
+    HasArg::No,
+    "s",
+    "print to syslog, not stderr",
+);
+/// `-v, --verbose`, as insmod, rmmod, lsmod and modprobe have it.
+pub const VERBOSE: Opt = Opt::new(b'v', "verbose", HasArg::No, "v", "enables more messages");
+/// `-V, --version` (see [`crate::dispatch::help_or_version`]).
+pub const VERSION: Opt = Opt::new(b'V', "version", HasArg::No, "V", "show version");
+/// `-h, --help` (see [`crate::dispatch::help_or_version`]).
+pub const HELP: Opt = Opt::new(b'h', "help", HasArg::No, "h", "show this help");
+/// `--force-modversion`, as insmod and modprobe have it.
+pub const FORCE_MODVERSION: Opt = Opt::long(
+    "force-modversion",
+    HasArg::No,
+    "force-modversion",
+    "Ignore module's version",
+);
+/// `--force-vermagic`, as insmod and modprobe have it.
+pub const FORCE_VERMAGIC: Opt = Opt::long(
+    "force-vermagic",
+    HasArg::No,
+    "force-vermagic",
+    "Ignore module's version magic",
+);
+
 impl Opt {
     /// An option with both forms.
     #[must_use]

@@ -94,8 +94,8 @@ pub const OPTS: &[Opt] = &[
         "Architecture symbol prefix",
     ),
     Opt::new(b'w', "warn", HasArg::No, "w", "Warn on duplicates"),
-    Opt::new(b'V', "version", HasArg::No, "V", "show version"),
-    Opt::new(b'h', "help", HasArg::No, "h", "show this help"),
+    getopt::VERSION,
+    getopt::HELP,
 ];
 
 fn help(prog: &str) -> String {

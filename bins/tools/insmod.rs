@@ -32,28 +32,12 @@ pub const OPTS: &[Opt] = &[
         "f",
         "DANGEROUS: forces a module load, may cause data corruption and crash your machine. implies --force-modversion and --force-vermagic",
     ),
-    Opt::long(
-        "force-modversion",
-        HasArg::No,
-        "force-modversion",
-        "Ignore module's version",
-    ),
-    Opt::long(
-        "force-vermagic",
-        HasArg::No,
-        "force-vermagic",
-        "Ignore module's version magic",
-    ),
-    Opt::new(
-        b's',
-        "syslog",
-        HasArg::No,
-        "s",
-        "print to syslog, not stderr",
-    ),
-    Opt::new(b'v', "verbose", HasArg::No, "v", "enables more messages"),
-    Opt::new(b'V', "version", HasArg::No, "V", "show version"),
-    Opt::new(b'h', "help", HasArg::No, "h", "show this help"),
+    getopt::FORCE_MODVERSION,
+    getopt::FORCE_VERMAGIC,
+    getopt::SYSLOG,
+    getopt::VERBOSE,
+    getopt::VERSION,
+    getopt::HELP,
 ];
 
 fn help(prog: &str) -> String {

@@ -9,7 +9,7 @@
 
 use super::logging::{self, ToolLog};
 use crate::env::Env;
-use crate::getopt::{HasArg, Opt};
+use crate::getopt::{self, Opt};
 use libkmod_rs::error::strerror;
 use libkmod_rs::state;
 use std::ffi::OsString;
@@ -17,16 +17,10 @@ use std::io::{self, Write};
 
 /// lsmod's options.
 pub const OPTS: &[Opt] = &[
-    Opt::new(
-        b's',
-        "syslog",
-        HasArg::No,
-        "s",
-        "print to syslog, not stderr",
-    ),
-    Opt::new(b'v', "verbose", HasArg::No, "v", "enables more messages"),
-    Opt::new(b'V', "version", HasArg::No, "V", "show version"),
-    Opt::new(b'h', "help", HasArg::No, "h", "show this help"),
+    getopt::SYSLOG,
+    getopt::VERBOSE,
+    getopt::VERSION,
+    getopt::HELP,
 ];
 
 /// The header line.

@@ -96,18 +96,8 @@ pub const OPTS: &[Opt] = &[
         "f",
         "Force module insertion or removal. implies --force-modversions and --force-vermagic",
     ),
-    Opt::long(
-        "force-modversion",
-        HasArg::No,
-        "force-modversion",
-        "Ignore module's version",
-    ),
-    Opt::long(
-        "force-vermagic",
-        HasArg::No,
-        "force-vermagic",
-        "Ignore module's version magic",
-    ),
+    getopt::FORCE_MODVERSION,
+    getopt::FORCE_VERMAGIC,
     Opt::new(
         b'D',
         "show-depends",
@@ -169,17 +159,11 @@ pub const OPTS: &[Opt] = &[
         "S",
         "Use VERSION instead of `uname -r`",
     ),
-    Opt::new(
-        b's',
-        "syslog",
-        HasArg::No,
-        "s",
-        "print to syslog, not stderr",
-    ),
+    getopt::SYSLOG,
     Opt::new(b'q', "quiet", HasArg::No, "q", "disable messages"),
-    Opt::new(b'v', "verbose", HasArg::No, "v", "enables more messages"),
-    Opt::new(b'V', "version", HasArg::No, "V", "show version"),
-    Opt::new(b'h', "help", HasArg::No, "h", "show this help"),
+    getopt::VERBOSE,
+    getopt::VERSION,
+    getopt::HELP,
 ];
 
 const LOG_EMERG: i32 = 0;

@@ -24,16 +24,10 @@ pub const OPTS: &[Opt] = &[
         "f",
         "DANGEROUS: forces a module unload and may crash your machine",
     ),
-    Opt::new(
-        b's',
-        "syslog",
-        HasArg::No,
-        "s",
-        "print to syslog, not stderr",
-    ),
-    Opt::new(b'v', "verbose", HasArg::No, "v", "enables more messages"),
-    Opt::new(b'V', "version", HasArg::No, "V", "show version"),
-    Opt::new(b'h', "help", HasArg::No, "h", "show this help"),
+    getopt::SYSLOG,
+    getopt::VERBOSE,
+    getopt::VERSION,
+    getopt::HELP,
 ];
 
 fn help(prog: &str) -> String {
