@@ -25,6 +25,8 @@ pub struct ModuleFile {
 
 /// How many bytes [`ModuleFile::open`] reads from the start of the file.
 const HEAD: usize = 64;
+/// Files shorter than this are refused (kmod's rule: the longest compression magic).
+const MIN_LEN: usize = 6;
 
 /// The bytes of a module image (mapped or decompressed).
 #[derive(Debug)]
@@ -52,7 +54,7 @@ impl ModuleFile {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let mut head = [0u8; HEAD];
         let mut got = 0;
-        while got < 6 {
+        while got < MIN_LEN {
             match file.read_at(&mut head[got..], got as u64) {
                 Ok(0) => break,
                 Ok(n) => got += n,
@@ -60,7 +62,7 @@ impl ModuleFile {
                 Err(e) => return Err(Error::io(path, e)),
             }
         }
-        if got < 6 {
+        if got < MIN_LEN {
             return Err(Error::format(
                 path,
                 errno::EINVAL,
@@ -262,7 +264,7 @@ pub type ExtraRanges<'f> = dyn Fn(&crate::elf::ModuleElf<'_>) -> Vec<(u64, u64)>
 /// the section headers and the name table, and of the parts read, looks at holds
 /// the file's bytes; the rest holds stale bytes of earlier files (or zeros) and must
 /// not be looked at. Few system calls: ranges less than 16 KiB apart are read as
-/// one, files up to 24 KiB whole, the last 32 KiB (or more, from just before the
+/// one, files up to 24 KiB whole, the last 12 KiB (or more, from 4 KiB before the
 /// section headers) in one go.
 pub fn read_sparse<'b>(
     mf: &ModuleFile,
@@ -308,17 +310,26 @@ pub fn read_sparse<'b>(
     let tail = shoff
         .saturating_sub(TAIL_SLACK)
         .min((len as u64).saturating_sub(TAIL_MIN))
-        .max(64);
-    let mut done: Vec<(u64, u64)> = vec![(0, 64)];
-    if let Some(end) = shoff.checked_add(shsize)
-        && end <= len as u64
-        && tail < end
-    {
-        let end = if to_end { len as u64 } else { end };
-        read(buf, (tail, end - tail))?;
-        done.push((tail, end));
-    } else {
-        read(buf, (shoff, shsize))?;
+        .max(HEAD as u64);
+    let mut done: Vec<(u64, u64)> = vec![(0, HEAD as u64)];
+    match shoff.checked_add(shsize) {
+        Some(end) if end <= len as u64 && tail < end => {
+            let end = if to_end { len as u64 } else { end };
+            read(buf, (tail, end - tail))?;
+            done.push((tail, end));
+        }
+        table_end => {
+            // unusual layout (or a table past the end, which the parse refuses)
+            read(buf, (shoff, shsize))?;
+            if let Some(end) = table_end.filter(|&e| e <= len as u64) {
+                done.push((shoff, end));
+            }
+            if to_end {
+                let from = (len as u64).saturating_sub(TAIL_MIN);
+                read(buf, (from, len as u64 - from))?;
+                done.push((from, len as u64));
+            }
+        }
     }
     let Some(names) = crate::elf::ModuleElf::name_table_range(buf) else {
         return Ok(buf);

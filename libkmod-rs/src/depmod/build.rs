@@ -12,6 +12,7 @@ use super::config::{DepmodConfig, Diagnostic, Level};
 use crate::elf::{Bind, ModuleElf};
 use crate::error::{Error, strerror};
 use crate::file::{ModuleFile, ReadBuffers};
+use crate::fxhash::FastHash;
 use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -144,8 +145,6 @@ pub struct Depmod {
     /// Module-owned symbols in kmod's order (computed once, used by two outputs).
     owned: std::sync::OnceLock<Vec<(Vec<u8>, usize)>>,
 }
-
-pub use crate::fxhash::{FastHash, Fx};
 
 fn diag(level: Level, message: String) -> Diagnostic {
     Diagnostic { level, message }
