@@ -275,8 +275,9 @@ fn info_of_file(path: &Path) -> Result<Vec<InfoEntry>, Error> {
         // a plain file: only the ELF headers, `.modinfo` and the signature are read
         let mut bufs = bufs.borrow_mut();
         let image = bufs.read(&file, &[b".modinfo"], true, &|elf| {
-            let d = elf.data();
-            libkmod_rs::signature::range(d.len() as u64, &d[d.len().saturating_sub(64)..])
+            let img = elf.image();
+            let d = img.suffix();
+            libkmod_rs::signature::range(img.file_len(), &d[d.len().saturating_sub(64)..])
                 .into_iter()
                 .collect()
         })?;
@@ -290,8 +291,11 @@ thread_local! {
         std::cell::RefCell::new(libkmod_rs::file::ReadBuffers::default());
 }
 
-fn info_of_image(path: &std::path::Path, image: &[u8]) -> Result<Vec<InfoEntry>, Error> {
-    let elf = ModuleElf::parse(image).map_err(|e| Error::Format {
+fn info_of_image(
+    path: &std::path::Path,
+    image: libkmod_rs::elf::SparseImage<'_>,
+) -> Result<Vec<InfoEntry>, Error> {
+    let elf = ModuleElf::parse_sparse(image).map_err(|e| Error::Format {
         path: path.to_path_buf(),
         errno: e.errno,
         reason: e.reason.to_string(),

@@ -98,10 +98,100 @@ const EM_SPARCV9: u16 = 43;
 const STT_REGISTER: u8 = 13;
 const VERSION_RECORD: usize = 64;
 
+/// A part of a file held in a [`SparseImage`]: `len` bytes from file offset `off`,
+/// at `at` in the image's buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    /// File offset.
+    pub off: u64,
+    /// Length.
+    pub len: u64,
+    /// Position in the buffer.
+    pub at: usize,
+}
+
+/// A module image: a whole file (no segments: the buffer is the file), or only the
+/// parts of a file that were read, packed one after the other in a buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct SparseImage<'a> {
+    data: &'a [u8],
+    segs: &'a [Segment],
+    len: u64,
+}
+
+impl<'a> SparseImage<'a> {
+    /// A whole file's bytes.
+    #[must_use]
+    pub fn whole(data: &'a [u8]) -> Self {
+        SparseImage {
+            data,
+            segs: &[],
+            len: data.len() as u64,
+        }
+    }
+
+    /// Parts of a file of `len` bytes: `segs` says where each is in `data`.
+    #[must_use]
+    pub fn parts(data: &'a [u8], segs: &'a [Segment], len: u64) -> Self {
+        SparseImage { data, segs, len }
+    }
+
+    /// The file's length.
+    #[must_use]
+    pub fn file_len(&self) -> u64 {
+        self.len
+    }
+
+    /// The whole file, if this image holds all of it.
+    #[must_use]
+    pub fn whole_bytes(&self) -> Option<&'a [u8]> {
+        self.segs.is_empty().then_some(self.data)
+    }
+
+    /// Bytes `off..off + size` of the file: None past its end or when not read.
+    #[must_use]
+    pub fn get(&self, off: u64, size: u64) -> Option<&'a [u8]> {
+        let end = off.checked_add(size)?;
+        if end > self.len {
+            return None;
+        }
+        if self.segs.is_empty() {
+            return self.data.get(off as usize..end as usize);
+        }
+        let s = self
+            .segs
+            .iter()
+            .find(|s| s.off <= off && end <= s.off + s.len)?;
+        let at = s.at + (off - s.off) as usize;
+        self.data.get(at..at + size as usize)
+    }
+
+    /// Whether `off..off + size` lies inside the file (read or not).
+    #[must_use]
+    pub fn in_file(&self, off: u64, size: u64) -> bool {
+        off.checked_add(size).is_some_and(|end| end <= self.len)
+    }
+
+    /// The longest run of bytes read that ends at the end of the file (all of it
+    /// for a whole image; empty if the end was not read).
+    #[must_use]
+    pub fn suffix(&self) -> &'a [u8] {
+        if self.segs.is_empty() {
+            return self.data;
+        }
+        self.segs
+            .iter()
+            .filter(|s| s.off + s.len == self.len)
+            .min_by_key(|s| s.off)
+            .and_then(|s| self.data.get(s.at..s.at + s.len as usize))
+            .unwrap_or(&[])
+    }
+}
+
 /// A parsed module ELF image.
 #[derive(Debug, Clone)]
 pub struct ModuleElf<'a> {
-    data: &'a [u8],
+    img: SparseImage<'a>,
     is64: bool,
     endian: Endianness,
     shoff: u64,
@@ -111,14 +201,6 @@ pub struct ModuleElf<'a> {
     strings_size: u64,
     /// (offset, size) of the well-known sections; offset 0 = absent.
     sections: [(u64, u64); 5],
-}
-
-fn range(data: &[u8], off: u64, size: u64) -> Option<&[u8]> {
-    let end = off.checked_add(size)?;
-    if end > data.len() as u64 {
-        return None;
-    }
-    data.get(off as usize..end as usize)
 }
 
 fn cstr(bytes: &[u8]) -> &[u8] {
@@ -193,9 +275,17 @@ macro_rules! by_class {
 }
 
 impl<'a> ModuleElf<'a> {
-    /// Parse and validate an image.
+    /// Parse and validate a whole image.
     pub fn parse(data: &'a [u8]) -> Result<Self, ElfError> {
-        if data.len() <= 16 || !data.starts_with(b"\x7fELF") {
+        Self::parse_sparse(SparseImage::whole(data))
+    }
+
+    /// Parse and validate an image of which only some parts may have been read
+    /// (the ELF header, the section headers and their name table at least); the
+    /// parts not read look like sections that cannot be read.
+    pub fn parse_sparse(img: SparseImage<'a>) -> Result<Self, ElfError> {
+        let data = img.get(0, img.len.min(64)).unwrap_or(&[]);
+        if img.len <= 16 || !data.starts_with(b"\x7fELF") {
             return Err(bad(errno::ENOEXEC, "not an ELF file"));
         }
         let is64 = match data[4] {
@@ -208,7 +298,7 @@ impl<'a> ModuleElf<'a> {
         } else {
             C32::ehdr_size()
         };
-        if data.len() as u64 <= ehdr {
+        if img.len <= ehdr {
             return Err(bad(errno::EINVAL, "file shorter than the ELF header"));
         }
         let endian = match data[5] {
@@ -230,11 +320,11 @@ impl<'a> ModuleElf<'a> {
         if u64::from(shentsize) != shdr {
             return Err(bad(errno::EINVAL, "unexpected section header size"));
         }
-        if range(data, shoff, shdr * u64::from(shnum)).is_none() {
+        if img.get(shoff, shdr * u64::from(shnum)).is_none() {
             return Err(bad(errno::EINVAL, "section headers outside the file"));
         }
         let mut elf = ModuleElf {
-            data,
+            img,
             is64,
             endian,
             shoff,
@@ -249,7 +339,7 @@ impl<'a> ModuleElf<'a> {
         if u64::from(name) >= size {
             return Err(bad_strings);
         }
-        let strings = range(data, off, size).ok_or(bad_strings.clone())?;
+        let strings = img.get(off, size).ok_or(bad_strings.clone())?;
         if strings.last() != Some(&0) {
             return Err(bad_strings);
         }
@@ -303,7 +393,8 @@ impl<'a> ModuleElf<'a> {
     /// The (offset, size) of the section-name table, once the ELF header and the
     /// section header table are readable.
     #[must_use]
-    pub fn name_table_range(data: &[u8]) -> Option<(u64, u64)> {
+    pub fn name_table_range(img: SparseImage<'_>) -> Option<(u64, u64)> {
+        let data = img.get(0, img.len.min(64))?;
         let is64 = data.get(4) == Some(&2);
         let endian = if data.get(5) == Some(&2) {
             Endianness::Big
@@ -324,7 +415,7 @@ impl<'a> ModuleElf<'a> {
             C32::shdr_size()
         };
         let at = shoff.checked_add(u64::from(shstrndx) * size)?;
-        let hdr = range(data, at, size)?;
+        let hdr = img.get(at, size)?;
         let (_, off, sz, _) = if is64 {
             C64::section(hdr, endian)
         } else {
@@ -336,9 +427,12 @@ impl<'a> ModuleElf<'a> {
     /// Every usable section: (index, name, offset, size).
     #[must_use]
     pub fn sections(&self) -> Vec<(u16, &'a [u8], u64, u64)> {
-        (1..self.shnum)
-            .filter_map(|i| self.section_info(i).map(|(n, o, s)| (i, n, o, s)))
-            .collect()
+        self.sections_iter().collect()
+    }
+
+    /// [`ModuleElf::sections`] without collecting them.
+    pub fn sections_iter(&self) -> impl Iterator<Item = (u16, &'a [u8], u64, u64)> + '_ {
+        (1..self.shnum).filter_map(|i| self.section_info(i).map(|(n, o, s)| (i, n, o, s)))
     }
 
     /// The (offset, size) of the sections that hold the CRCs of `__crc_*` symbols
@@ -386,14 +480,14 @@ impl<'a> ModuleElf<'a> {
         self.machine
     }
 
-    /// The whole image.
+    /// The image.
     #[must_use]
-    pub fn data(&self) -> &'a [u8] {
-        self.data
+    pub fn image(&self) -> SparseImage<'a> {
+        self.img
     }
 
     fn uint(&self, off: u64, size: usize) -> Option<u64> {
-        let b = range(self.data, off, size as u64)?;
+        let b = self.img.get(off, size as u64)?;
         let mut v: u64 = 0;
         if self.is_big_endian() {
             for &x in b {
@@ -420,10 +514,9 @@ impl<'a> ModuleElf<'a> {
     fn raw_section(&self, idx: u16) -> Option<(u32, u64, u64, u64)> {
         let off = self.shdr_offset(idx)?;
         let size = by_class!(self, shdr_size());
-        let hdr = range(self.data, off, size)?;
+        let hdr = self.img.get(off, size)?;
         let s = by_class!(self, section(hdr, self.endian))?;
-        range(self.data, s.1, s.2)?;
-        Some(s)
+        self.img.in_file(s.1, s.2).then_some(s)
     }
 
     /// (name, offset, size) of section `idx`, or None if it is unusable.
@@ -432,7 +525,7 @@ impl<'a> ModuleElf<'a> {
         if u64::from(name) >= self.strings_size {
             return None;
         }
-        let strings = range(self.data, self.strings_off, self.strings_size)?;
+        let strings = self.img.get(self.strings_off, self.strings_size)?;
         Some((cstr(&strings[name as usize..]), off, size))
     }
 
@@ -441,7 +534,7 @@ impl<'a> ModuleElf<'a> {
     pub fn section_by_name(&self, name: &[u8]) -> Option<(u16, &'a [u8])> {
         (1..self.shnum).find_map(|i| {
             let (n, off, size) = self.section_info(i)?;
-            (n == name).then(|| (i, range(self.data, off, size).unwrap_or(&[])))
+            (n == name).then(|| (i, self.img.get(off, size).unwrap_or(&[])))
         })
     }
 
@@ -450,7 +543,7 @@ impl<'a> ModuleElf<'a> {
         if off == 0 {
             return None;
         }
-        Some((off, range(self.data, off, size)?))
+        Some((off, self.img.get(off, size)?))
     }
 
     /// The `.modinfo` strings in section order (`key=value` each). `ENODATA` if the
@@ -517,7 +610,7 @@ impl<'a> ModuleElf<'a> {
     }
 
     fn sym_at(&self, sym_off: u64, symlen: u64, i: u64) -> Option<(u32, u64, u8, u16)> {
-        let b = range(self.data, sym_off + i * symlen, symlen)?;
+        let b = self.img.get(sym_off + i * symlen, symlen)?;
         by_class!(self, sym(b, self.endian))
     }
 
@@ -596,6 +689,23 @@ impl<'a> ModuleElf<'a> {
     /// Needed symbols: every undefined symbol with a name (CRC from `__versions`),
     /// then every `__versions` entry no symbol referenced (e.g. `module_layout`).
     pub fn dependency_symbols(&self) -> Result<Vec<Symbol<'a>>, ElfError> {
+        let mut out = Vec::new();
+        self.for_each_dependency_symbol(|s| out.push(s))?;
+        Ok(out)
+    }
+
+    /// [`ModuleElf::dependency_symbols`] one at a time, without collecting them. On
+    /// an error, `f` may have been called for some symbols already.
+    pub fn for_each_dependency_symbol(
+        &self,
+        mut f: impl FnMut(Symbol<'a>),
+    ) -> Result<(), ElfError> {
+        use std::hash::Hasher;
+        fn hash(name: &[u8]) -> u64 {
+            let mut h = crate::fxhash::Fx::default();
+            h.write(name);
+            h.finish()
+        }
         let (crclen, namelen) = self.version_lengths();
         let versions: &[u8] = match self.known(SEC_VERSIONS) {
             Some((_, s)) if s.len() % VERSION_RECORD == 0 => s,
@@ -612,19 +722,17 @@ impl<'a> ModuleElf<'a> {
         let count = symtab.len() as u64 / symlen;
         let nver = versions.len() / VERSION_RECORD;
         let mut visited = vec![false; nver];
-        let mut by_name: std::collections::HashMap<&[u8], usize, crate::fxhash::FastHash> =
-            std::collections::HashMap::with_capacity_and_hasher(
-                nver,
-                crate::fxhash::FastHash::default(),
-            );
-        for (k, rec) in versions.chunks_exact(VERSION_RECORD).enumerate() {
-            let field = &rec[crclen..crclen + namelen];
-            if let Some(n) = field.iter().position(|&c| c == 0) {
-                by_name.entry(&field[..n]).or_insert(k);
-            }
-        }
+        let version_name = |k: usize| {
+            let field = &versions[k * VERSION_RECORD + crclen..][..namelen];
+            field.iter().position(|&c| c == 0).map(|n| &field[..n])
+        };
+        // the records by name hash (then position: the first of equal names wins,
+        // as kmod's linear search finds it)
+        let mut by_hash: Vec<(u64, usize)> = (0..nver)
+            .filter_map(|k| Some((hash(version_name(k)?), k)))
+            .collect();
+        by_hash.sort_unstable();
         let registers = self.machine == EM_SPARC || self.machine == EM_SPARCV9;
-        let mut out = Vec::new();
         for i in 1..count {
             let (name_off, _, info, shndx) =
                 self.sym_at(sym_off, symlen, i).ok_or(einval.clone())?;
@@ -642,8 +750,13 @@ impl<'a> ModuleElf<'a> {
                 continue;
             }
             let mut crc = 0;
-            // first record with this name (kmod searches linearly; same result)
-            if let Some(&k) = by_name.get(name) {
+            let h = hash(name);
+            let from = by_hash.partition_point(|e| e.0 < h);
+            if let Some(&(_, k)) = by_hash[from..]
+                .iter()
+                .take_while(|e| e.0 == h)
+                .find(|e| version_name(e.1) == Some(name))
+            {
                 crc = self
                     .uint(ver_off + (k * VERSION_RECORD) as u64, crclen)
                     .unwrap_or(0);
@@ -654,25 +767,24 @@ impl<'a> ModuleElf<'a> {
             } else {
                 Bind::Undef
             };
-            out.push(Symbol { name, crc, bind });
+            f(Symbol { name, crc, bind });
         }
-        for (k, rec) in versions.chunks_exact(VERSION_RECORD).enumerate() {
-            if visited[k] {
+        for (k, seen) in visited.iter().enumerate() {
+            if *seen {
                 continue;
             }
-            let field = &rec[crclen..crclen + namelen];
-            let Some(n) = field.iter().position(|&c| c == 0) else {
+            let Some(name) = version_name(k) else {
                 return Err(einval);
             };
-            out.push(Symbol {
-                name: &field[..n],
+            f(Symbol {
+                name,
                 crc: self
                     .uint(ver_off + (k * VERSION_RECORD) as u64, crclen)
                     .unwrap_or(0),
                 bind: Bind::Undef,
             });
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Extended modversions (Linux ≥ 6.15): `__version_ext_crcs` (u32 each, file byte
@@ -741,7 +853,11 @@ impl<'a> ModuleElf<'a> {
     /// and/or the first `vermagic=` string of `.modinfo` blanked (force-vermagic).
     /// `ENODATA` if force-vermagic finds no vermagic.
     pub fn strip(&self, modversion: bool, vermagic: bool) -> Result<Vec<u8>, ElfError> {
-        let mut out = self.data.to_vec();
+        let mut out = self
+            .img
+            .whole_bytes()
+            .ok_or(bad(errno::EINVAL, "not a whole image"))?
+            .to_vec();
         if modversion && let Some((idx, _)) = self.section_by_name(b"__versions") {
             let hdr = self.shdr_offset(idx).unwrap_or(0);
             let (off, size) = if self.is64 {
@@ -888,7 +1004,7 @@ mod tests {
             let data = ko.build();
             let exercise = |d: &[u8]| {
                 let _ = ModuleElf::section_table_range(d);
-                let _ = ModuleElf::name_table_range(d);
+                let _ = ModuleElf::name_table_range(SparseImage::whole(d));
                 if let Ok(elf) = ModuleElf::parse(d) {
                     let _ = elf.sections();
                     let _ = elf.crc_section_ranges();

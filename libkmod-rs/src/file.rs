@@ -5,6 +5,7 @@
 //! else; a plain file is memory-mapped, a compressed one is decompressed into memory.
 
 use crate::compress::{self, Compression};
+use crate::elf::{Segment, SparseImage};
 use crate::error::{Error, errno};
 use std::fs::File;
 use std::io::Read;
@@ -52,6 +53,28 @@ impl ModuleFile {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        Self::from_file(path.to_path_buf(), file)
+    }
+
+    /// Open `name` in the directory `dir` (one path component to look up instead
+    /// of a whole path); `path` is the file's full path, for messages.
+    pub fn open_at(
+        dir: std::os::fd::BorrowedFd<'_>,
+        name: &std::ffi::CStr,
+        path: PathBuf,
+    ) -> Result<Self, Error> {
+        use nix::fcntl::OFlag;
+        let fd = nix::fcntl::openat(
+            dir,
+            name,
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|e| Error::io(&path, std::io::Error::from_raw_os_error(e as i32)))?;
+        Self::from_file(path, File::from(fd))
+    }
+
+    fn from_file(path: PathBuf, file: File) -> Result<Self, Error> {
         let mut head = [0u8; HEAD];
         let mut got = 0;
         while got < MIN_LEN {
@@ -70,7 +93,7 @@ impl ModuleFile {
             ));
         }
         Ok(ModuleFile {
-            path: path.to_path_buf(),
+            path,
             file,
             compression: Compression::detect(&head),
             head,
@@ -212,21 +235,22 @@ pub fn make_absolute(path: &Path) -> PathBuf {
 
 /// Files up to this size are read whole (one system call instead of several).
 const WHOLE_READ: usize = 24 * 1024;
-/// Wanted ranges closer than this are read with one system call.
-const MERGE_GAP: u64 = 16 * 1024;
+/// Wanted ranges closer than this are read with one system call (copying a gap
+/// costs about as much as a further system call at this size).
+const MERGE_GAP: u64 = 4 * 1024;
 /// Bytes read before the section header table with it: the section name table is
 /// usually there.
-const TAIL_SLACK: u64 = 4 * 1024;
+const TAIL_SLACK: u64 = 1024;
 /// At least this much of the end of a file is read with the section headers.
-const TAIL_MIN: u64 = 12 * 1024;
+const TAIL_MIN: u64 = 4 * 1024;
 
 /// Buffers module files are read into, reused from one file to the next: no
 /// mapping, no fresh pages to fault in for each file when reading many modules.
 /// Keep one per thread.
 #[derive(Debug, Default)]
 pub struct ReadBuffers {
-    /// A plain module's parts that are read, at their file offsets.
-    sparse: Vec<u8>,
+    /// The parts of a plain module that are read, one after the other.
+    sparse: Sparse,
     /// A compressed file.
     raw: Vec<u8>,
     /// Its decompressed image.
@@ -243,10 +267,10 @@ impl ReadBuffers {
         sections: &[&[u8]],
         to_end: bool,
         extra: &ExtraRanges<'_>,
-    ) -> Result<&'b [u8], Error> {
+    ) -> Result<SparseImage<'b>, Error> {
         if file.compression != Compression::None {
             file.decompress_into(&mut self.raw, &mut self.image)?;
-            return Ok(&self.image);
+            return Ok(SparseImage::whole(&self.image));
         }
         read_sparse(file, &mut self.sparse, sections, to_end, extra)
             .map_err(|e| Error::io(&file.path, e))
@@ -256,133 +280,248 @@ impl ReadBuffers {
 /// A further set of (offset, size) ranges to read, found from what was read so far.
 pub type ExtraRanges<'f> = dyn Fn(&crate::elf::ModuleElf<'_>) -> Vec<(u64, u64)> + 'f;
 
-/// Read into `whole` only the parts of a plain module file a reader looks at: the
-/// ELF header, section headers and names, the named `sections`, then the ranges
-/// `extra` names once those are read; with `to_end`, everything from the section
-/// headers to the end of the file (where a signature sits). Returns the file's
-/// image: `whole[..file length]`, in which everything a check of the ELF header,
-/// the section headers and the name table, and of the parts read, looks at holds
-/// the file's bytes; the rest holds stale bytes of earlier files (or zeros) and must
-/// not be looked at. Few system calls: ranges less than 16 KiB apart are read as
-/// one, files up to 24 KiB whole, the last 12 KiB (or more, from 4 KiB before the
-/// section headers) in one go.
+/// The parts of a file read so far, packed in a buffer that is reused from file to
+/// file (it only grows: its pages are touched once, not once per file).
+#[derive(Debug, Default)]
+pub struct Sparse {
+    buf: Vec<u8>,
+    used: usize,
+    segs: Vec<Segment>,
+    len: u64,
+}
+
+impl Sparse {
+    fn start(&mut self, len: u64) {
+        self.used = 0;
+        self.segs.clear();
+        self.len = len;
+    }
+
+    fn image(&self) -> SparseImage<'_> {
+        SparseImage::parts(&self.buf[..self.used], &self.segs, self.len)
+    }
+
+    /// Whether `off..end` was read already.
+    fn has(&self, off: u64, end: u64) -> bool {
+        self.segs
+            .iter()
+            .any(|s| s.off <= off && end <= s.off + s.len)
+    }
+
+    /// Read `off..end` of `file` (ignored if not inside the file) as a new segment.
+    fn read(&mut self, file: &File, off: u64, end: u64) -> std::io::Result<()> {
+        if end > self.len || off >= end {
+            return Ok(());
+        }
+        let (Ok(n), Some(need)) = (
+            usize::try_from(end - off),
+            self.used
+                .checked_add(usize::try_from(end - off).unwrap_or(usize::MAX)),
+        ) else {
+            return Ok(());
+        };
+        if self.buf.len() < need {
+            // a fresh zeroed allocation (calloc: a large one is mapped pages that are
+            // only faulted in where written), not a zero-filling resize
+            let mut grown = vec![0; need.max(self.buf.len() * 2)];
+            grown[..self.used].copy_from_slice(&self.buf[..self.used]);
+            self.buf = grown;
+        }
+        file.read_exact_at(&mut self.buf[self.used..need], off)?;
+        self.segs.push(Segment {
+            off,
+            len: n as u64,
+            at: self.used,
+        });
+        self.used = need;
+        Ok(())
+    }
+
+    /// Read those of the `wanted` (offset, size) ranges not read yet, merging those
+    /// less than [`MERGE_GAP`] apart into one read.
+    fn read_missing(&mut self, file: &File, wanted: &[(u64, u64)]) -> std::io::Result<()> {
+        let len = self.len;
+        let mut todo: Vec<(u64, u64)> = wanted
+            .iter()
+            .filter_map(|&(o, s)| Some((o, o.checked_add(s)?)))
+            .filter(|&(o, e)| e <= len && o < e)
+            .filter(|&(o, e)| !self.has(o, e))
+            .collect();
+        todo.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(todo.len());
+        for (o, e) in todo {
+            match merged.last_mut() {
+                Some(last) if o <= last.1.saturating_add(MERGE_GAP) => last.1 = last.1.max(e),
+                _ => merged.push((o, e)),
+            }
+        }
+        for (o, e) in merged {
+            self.read(file, o, e)?;
+        }
+        Ok(())
+    }
+}
+
+/// Read only the parts of a plain module file a reader looks at: the ELF header,
+/// section headers and names, the named `sections`, then the ranges `extra` names
+/// once those are read; with `to_end`, everything from the section headers to the
+/// end of the file (where a signature sits). Returns the image of the parts read
+/// (see [`SparseImage`]): a file up to 24 KiB is read whole. Few system calls:
+/// ranges less than 4 KiB apart are read as one, the last 4 KiB (or more, from
+/// 1 KiB before the section headers) in one go.
 pub fn read_sparse<'b>(
     mf: &ModuleFile,
-    whole: &'b mut Vec<u8>,
+    sp: &'b mut Sparse,
     sections: &[&[u8]],
     to_end: bool,
     extra: &ExtraRanges<'_>,
-) -> std::io::Result<&'b [u8]> {
+) -> std::io::Result<SparseImage<'b>> {
     let file = &mf.file;
-    let len = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
-    if whole.len() < len {
-        // a fresh zeroed allocation (calloc: large ones are untouched mapped pages, so
-        // only the parts read are ever faulted in) instead of zero-filling in place
-        *whole = vec![0; len];
-    }
-    let buf = &mut whole[..len];
-    let read = |buf: &mut [u8], (off, size): (u64, u64)| -> std::io::Result<()> {
-        let (Ok(o), Ok(s)) = (usize::try_from(off), usize::try_from(size)) else {
-            return Ok(());
-        };
-        let Some(end) = o.checked_add(s) else {
-            return Ok(());
-        };
-        if end > buf.len() {
-            return Ok(());
-        }
-        file.read_exact_at(&mut buf[o..end], off)
-    };
-    if len <= WHOLE_READ {
-        read(buf, (0, len as u64))?;
-        return Ok(buf);
+    let len = file.metadata()?.len();
+    sp.start(len);
+    if len <= WHOLE_READ as u64 {
+        sp.read(file, 0, len)?;
+        // the one segment is the whole file
+        sp.segs.clear();
+        return Ok(SparseImage::whole(&sp.buf[..sp.used]));
     }
     let head = &mf.head[..mf.head_len];
     if head.len() == HEAD {
-        buf[..HEAD].copy_from_slice(head);
+        if sp.buf.len() < HEAD {
+            sp.buf.resize(HEAD, 0);
+        }
+        sp.buf[..HEAD].copy_from_slice(head);
+        sp.segs.push(Segment {
+            off: 0,
+            len: HEAD as u64,
+            at: 0,
+        });
+        sp.used = HEAD;
     } else {
-        read(buf, (0, HEAD as u64))?;
+        sp.read(file, 0, HEAD as u64)?;
     }
-    let Some((shoff, shsize)) = crate::elf::ModuleElf::section_table_range(buf) else {
-        return Ok(buf);
+    let Some((shoff, shsize)) = crate::elf::ModuleElf::section_table_range(&sp.buf[..sp.used])
+    else {
+        return Ok(sp.image());
     };
     // the symbol and string tables usually sit just before the section headers
     let tail = shoff
         .saturating_sub(TAIL_SLACK)
-        .min((len as u64).saturating_sub(TAIL_MIN))
+        .min(len.saturating_sub(TAIL_MIN))
         .max(HEAD as u64);
-    let mut done: Vec<(u64, u64)> = vec![(0, HEAD as u64)];
     match shoff.checked_add(shsize) {
-        Some(end) if end <= len as u64 && tail < end => {
-            let end = if to_end { len as u64 } else { end };
-            read(buf, (tail, end - tail))?;
-            done.push((tail, end));
+        Some(end) if end <= len && tail < end => {
+            let end = if to_end { len } else { end };
+            sp.read(file, tail, end)?;
         }
         table_end => {
             // unusual layout (or a table past the end, which the parse refuses)
-            read(buf, (shoff, shsize))?;
-            if let Some(end) = table_end.filter(|&e| e <= len as u64) {
-                done.push((shoff, end));
+            if let Some(end) = table_end {
+                sp.read(file, shoff, end)?;
             }
             if to_end {
-                let from = (len as u64).saturating_sub(TAIL_MIN);
-                read(buf, (from, len as u64 - from))?;
-                done.push((from, len as u64));
+                sp.read_missing(file, &[(len.saturating_sub(TAIL_MIN), TAIL_MIN)])?;
             }
         }
     }
-    let Some(names) = crate::elf::ModuleElf::name_table_range(buf) else {
-        return Ok(buf);
+    let Some(names) = crate::elf::ModuleElf::name_table_range(sp.image()) else {
+        return Ok(sp.image());
     };
-    read_missing(buf, &done, &[names], &read)?;
-    done.push((names.0, names.0.saturating_add(names.1)));
-    let wanted: Vec<(u64, u64)> = match crate::elf::ModuleElf::parse(buf) {
+    sp.read_missing(file, &[names])?;
+    let wanted: Vec<(u64, u64)> = match crate::elf::ModuleElf::parse_sparse(sp.image()) {
         Ok(elf) => elf
-            .sections()
-            .into_iter()
+            .sections_iter()
             .filter(|(_, n, _, _)| sections.contains(n))
             .map(|(_, _, o, s)| (o, s))
             .collect(),
-        Err(_) => return Ok(buf),
+        Err(_) => return Ok(sp.image()),
     };
-    read_missing(buf, &done, &wanted, &read)?;
-    done.extend(wanted.iter().map(|&(o, s)| (o, o.saturating_add(s))));
-    let more: Vec<(u64, u64)> = match crate::elf::ModuleElf::parse(buf) {
+    sp.read_missing(file, &wanted)?;
+    let more: Vec<(u64, u64)> = match crate::elf::ModuleElf::parse_sparse(sp.image()) {
         Ok(elf) => extra(&elf),
         Err(_) => Vec::new(),
     };
-    read_missing(buf, &done, &more, &read)?;
-    Ok(buf)
+    sp.read_missing(file, &more)?;
+    Ok(sp.image())
 }
 
-/// Reads one (offset, size) range of the file into the buffer.
-type ReadFn<'f> = dyn Fn(&mut [u8], (u64, u64)) -> std::io::Result<()> + 'f;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::elf::ModuleElf;
 
-/// Read the `wanted` (offset, size) ranges not inside a `done` (start, end) range,
-/// merging those less than [`MERGE_GAP`] apart into one read.
-fn read_missing(
-    buf: &mut [u8],
-    done: &[(u64, u64)],
-    wanted: &[(u64, u64)],
-    read: &ReadFn<'_>,
-) -> std::io::Result<()> {
-    let len = buf.len() as u64;
-    let mut todo: Vec<(u64, u64)> = wanted
-        .iter()
-        .filter_map(|&(o, s)| Some((o, o.checked_add(s)?)))
-        .filter(|&(o, e)| e <= len && o < e)
-        .filter(|&(o, e)| !done.iter().any(|&(a, b)| a <= o && e <= b))
-        .collect();
-    todo.sort_unstable();
-    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(todo.len());
-    for (o, e) in todo {
-        match merged.last_mut() {
-            Some(last) if o <= last.1.saturating_add(MERGE_GAP) => last.1 = last.1.max(e),
-            _ => merged.push((o, e)),
+    #[test]
+    fn sparse_image_maps_file_offsets() {
+        let data = b"HEADtail";
+        let segs = [
+            Segment {
+                off: 0,
+                len: 4,
+                at: 0,
+            },
+            Segment {
+                off: 96,
+                len: 4,
+                at: 4,
+            },
+        ];
+        let img = SparseImage::parts(data, &segs, 100);
+        assert_eq!(img.get(0, 4), Some(&b"HEAD"[..]));
+        assert_eq!(img.get(97, 2), Some(&b"ai"[..]));
+        // not read, across two segments, past the end
+        assert_eq!(img.get(10, 1), None);
+        assert_eq!(img.get(2, 95), None);
+        assert_eq!(img.get(99, 2), None);
+        assert!(img.in_file(10, 90));
+        assert!(!img.in_file(10, 91));
+        assert_eq!(img.suffix(), b"tail");
+        assert_eq!(img.whole_bytes(), None);
+        let whole = SparseImage::whole(data);
+        assert_eq!(whole.get(4, 4), Some(&b"tail"[..]));
+        assert_eq!(whole.suffix(), data);
+        assert_eq!(whole.whole_bytes(), Some(&data[..]));
+    }
+
+    /// Reading only the needed parts of spread-out modules (every class and byte
+    /// order) gives what reading them whole gives, and the file's end.
+    #[test]
+    fn sparse_read_matches_whole_read() {
+        let dir = std::env::temp_dir().join(format!("kmodrs-sparse-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut bufs = ReadBuffers::default();
+        for (k, mut ko) in crate::testko::all_kinds().into_iter().enumerate() {
+            for padding in [0, 3000, 40_000] {
+                ko.padding = padding;
+                let mut bytes = ko.build();
+                bytes.extend_from_slice(b"~trailer at the end of the file~");
+                let path = dir.join(format!("m{k}-{padding}.ko"));
+                std::fs::write(&path, &bytes).unwrap();
+                let whole = ModuleElf::parse(&bytes).unwrap();
+                let file = ModuleFile::open(&path).unwrap();
+                let sections: [&[u8]; 5] = [
+                    b"__ksymtab_strings",
+                    b".modinfo",
+                    b".strtab",
+                    b".symtab",
+                    b"__versions",
+                ];
+                let img = bufs
+                    .read(&file, &sections, true, &|e| e.crc_section_ranges())
+                    .unwrap();
+                if padding == 40_000 {
+                    assert!(img.whole_bytes().is_none(), "{path:?} read whole");
+                }
+                assert_eq!(img.file_len(), bytes.len() as u64);
+                let suffix = img.suffix();
+                assert!(bytes.ends_with(suffix) && suffix.len() >= 32, "{path:?}");
+                let sparse = ModuleElf::parse_sparse(img).unwrap();
+                assert_eq!(sparse.modinfo_strings(), whole.modinfo_strings());
+                assert_eq!(sparse.exported_symbols(), whole.exported_symbols());
+                assert_eq!(sparse.dependency_symbols(), whole.dependency_symbols());
+                assert_eq!(sparse.modversions(), whole.modversions());
+                assert_eq!(sparse.sections(), whole.sections());
+            }
         }
+        let _ = std::fs::remove_dir_all(&dir);
     }
-    for (o, e) in merged {
-        read(buf, (o, e - o))?;
-    }
-    Ok(())
 }

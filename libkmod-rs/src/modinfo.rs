@@ -40,7 +40,7 @@ pub fn from_image(path: &Path, elf: &ModuleElf<'_>) -> Result<Vec<InfoEntry>, Er
         .modinfo_strings()
         .map_err(|e| Error::format(path, e.errno, e.reason))?;
     let mut out: Vec<InfoEntry> = strings.iter().map(|s| split_entry(s)).collect();
-    if let Some(sig) = signature::parse(elf.data()) {
+    if let Some(sig) = signature::parse(elf.image().suffix()) {
         let mut push = |k: &str, v: Vec<u8>| {
             out.push(InfoEntry {
                 key: k.as_bytes().to_vec(),

@@ -18,6 +18,8 @@ pub struct Ko {
     pub exports: Vec<(String, u64)>,
     pub ksymtab_strings: Vec<&'static str>,
     pub needs: Vec<(String, bool)>,
+    /// Bytes of data placed between the sections (0: none), to spread them apart.
+    pub padding: usize,
 }
 
 impl Ko {
@@ -33,6 +35,7 @@ impl Ko {
             exports: vec![],
             ksymtab_strings: vec![],
             needs: vec![],
+            padding: 0,
         }
     }
 
@@ -65,8 +68,16 @@ impl Ko {
             info.extend_from_slice(s.as_bytes());
             info.push(0);
         }
+        let pad = |obj: &mut Object<'_>, name: &[u8]| {
+            if self.padding > 0 {
+                let sec = obj.add_section(Vec::new(), name.to_vec(), SectionKind::Data);
+                obj.append_section_data(sec, &vec![0x5a; self.padding], 1);
+            }
+        };
+        pad(&mut obj, b".data.pad0");
         let sec = obj.add_section(Vec::new(), b".modinfo".to_vec(), SectionKind::ReadOnlyData);
         obj.append_section_data(sec, &info, 1);
+        pad(&mut obj, b".data.pad1");
         if !self.versions.is_empty() {
             let crclen = if self.is64() { 8 } else { 4 };
             let mut v = Vec::new();
@@ -95,6 +106,7 @@ impl Ko {
             );
             obj.append_section_data(sec, &v, 1);
         }
+        pad(&mut obj, b".data.pad2");
         let (off, len) = if self.is64() { (24, 56) } else { (12, 60) };
         let mut this = vec![0u8; off + len + 64];
         this[off..off + self.name.len()].copy_from_slice(self.name.as_bytes());

@@ -9,10 +9,12 @@
 //! dependencies by ascending topological number.
 
 use super::config::{DepmodConfig, Diagnostic, Level};
-use crate::elf::{Bind, ModuleElf};
+use crate::elf::{Bind, ModuleElf, SparseImage};
 use crate::error::{Error, strerror};
 use crate::file::{ModuleFile, ReadBuffers};
 use crate::fxhash::FastHash;
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
 use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -44,6 +46,8 @@ pub struct Mod {
     pub users: u32,
     /// Topological number.
     pub dep_sort_idx: usize,
+    /// The file's contents as parsed while scanning (taken by [`Depmod::load`]).
+    parsed: Option<Box<Parsed>>,
 }
 
 impl Mod {
@@ -60,31 +64,33 @@ impl Mod {
 struct Parsed {
     names: Vec<u8>,
     /// Exported symbols: name range in `names`, CRC.
-    exports: Vec<(usize, usize, u64)>,
+    exports: Vec<(u32, u32, u64)>,
     info: [Vec<Vec<u8>>; 3],
     needs: Option<Vec<Need>>,
+    /// The CRC of each need (only when CRCs are compared).
+    need_crcs: Vec<u64>,
     log: Vec<Diagnostic>,
 }
 
-/// A needed symbol: name range in [`Parsed::names`], CRC, weak binding.
+/// A needed symbol: name range in [`Parsed::names`], weak binding.
 #[derive(Debug, Clone, Copy)]
 struct Need {
-    start: usize,
-    end: usize,
-    crc: u64,
+    start: u32,
+    end: u32,
     weak: bool,
 }
 
 impl Parsed {
-    fn name(&self, start: usize, end: usize) -> &[u8] {
-        &self.names[start..end]
+    fn name(&self, start: u32, end: u32) -> &[u8] {
+        &self.names[start as usize..end as usize]
     }
+}
 
-    fn add_name(&mut self, name: &[u8]) -> (usize, usize) {
-        let start = self.names.len();
-        self.names.extend_from_slice(name);
-        (start, self.names.len())
-    }
+/// Append `name` to a names buffer; its range there.
+fn add_name(names: &mut Vec<u8>, name: &[u8]) -> (u32, u32) {
+    let start = names.len() as u32;
+    names.extend_from_slice(name);
+    (start, names.len() as u32)
 }
 
 /// What resolving one module's needed symbols gives.
@@ -289,10 +295,15 @@ impl Depmod {
     }
 
     fn scan_path(&mut self, dir: &[u8]) -> Result<(), i32> {
-        let rd = match std::fs::read_dir(os(dir)) {
+        let opened = nix::dir::Dir::open(
+            os(dir),
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        );
+        let rd = match opened {
             Ok(rd) => rd,
             Err(e) => {
-                let errno = e.raw_os_error().unwrap_or(2);
+                let errno = e as i32;
                 self.log.push(diag(
                     Level::Err,
                     format!(
@@ -308,99 +319,47 @@ impl Depmod {
         prefix.push(b'/');
         // kmod names the directory's file descriptor in some messages: 0-2 are the
         // standard streams, then one per directory level being read
-        self.scan_dir(rd, &prefix, 3);
+        let crcs = self.parse_crcs();
+        let found = scan_dir(&self.cfg, rd, &prefix, 3, crcs);
+        for f in found {
+            match f {
+                Found::File {
+                    path,
+                    modname,
+                    parsed,
+                } => self.search_file(path, modname, parsed),
+                Found::Message(d) => self.log.push(d),
+            }
+        }
         Ok(())
     }
 
-    fn scan_dir(&mut self, rd: std::fs::ReadDir, prefix: &[u8], dfd: u32) {
-        for entry in rd.flatten() {
-            let name = entry.file_name();
-            let name = name.as_bytes();
-            if name == b"build" || name == b"source" || self.cfg.is_excluded(name) {
-                continue;
-            }
-            let mut path = prefix.to_vec();
-            path.extend_from_slice(name);
-            let is_dir = match entry.file_type() {
-                Ok(t) if t.is_file() => false,
-                Ok(t) if t.is_dir() => true,
-                _ => match std::fs::metadata(os(&path)) {
-                    Ok(m) if m.is_file() => false,
-                    Ok(m) if m.is_dir() => true,
-                    Ok(m) => {
-                        use std::os::unix::fs::MetadataExt;
-                        self.log.push(diag(
-                            Level::Err,
-                            format!(
-                                "unsupported file type {}: {:o}\n",
-                                lossy(&path),
-                                m.mode() & 0o170_000
-                            ),
-                        ));
-                        continue;
-                    }
-                    Err(e) => {
-                        self.log.push(diag(
-                            Level::Err,
-                            format!(
-                                "fstatat({}, {}): {}\n",
-                                dfd,
-                                lossy(name),
-                                strerror(e.raw_os_error().unwrap_or(2))
-                            ),
-                        ));
-                        continue;
-                    }
-                },
-            };
-            if is_dir {
-                match std::fs::read_dir(os(&path)) {
-                    Ok(sub) => {
-                        path.push(b'/');
-                        self.scan_dir(sub, &path, dfd + 1);
-                    }
-                    Err(e) => self.log.push(diag(
-                        Level::Err,
-                        format!(
-                            "openat({}, {}, O_RDONLY): {}\n",
-                            dfd,
-                            lossy(name),
-                            strerror(e.raw_os_error().unwrap_or(2))
-                        ),
-                    )),
-                }
-            } else {
-                self.search_file(&path, name);
-            }
-        }
+    /// Whether CRCs are read: they are only compared with -E and -e.
+    fn parse_crcs(&self) -> bool {
+        self.opts.check_symvers && self.opts.print_unknown
     }
 
     /// Add the file if it is a module that wins over any module of the same name
     /// found before.
-    fn search_file(&mut self, path: &[u8], name: &[u8]) {
-        if !crate::name::has_module_extension(name) {
-            return;
-        }
-        let Some(modname) = crate::name::path_to_modname(path) else {
-            return;
-        };
+    fn search_file(&mut self, path: Vec<u8>, modname: Vec<u8>, parsed: Box<Parsed>) {
         if let Some(&old) = self.by_name.get(&modname) {
-            let old_path = self.mods[old].path.clone();
             if !self
                 .cfg
-                .new_wins(&self.opts.dirname, &old_path, path, &modname)
+                .new_wins(&self.opts.dirname, &self.mods[old].path, &path, &modname)
             {
                 return;
             }
-            self.mods[old] = self.new_mod(modname.clone(), path);
+            self.mods[old] = self.new_mod(modname, path);
+            self.mods[old].parsed = Some(parsed);
             return;
         }
-        let m = self.new_mod(modname.clone(), path);
+        let mut m = self.new_mod(modname.clone(), path);
+        m.parsed = Some(parsed);
         self.by_name.insert(modname, self.mods.len());
         self.mods.push(m);
     }
 
-    fn new_mod(&self, name: Vec<u8>, path: &[u8]) -> Mod {
+    fn new_mod(&self, name: Vec<u8>, path: Vec<u8>) -> Mod {
         let dir = &self.opts.dirname;
         let relpath =
             (path.len() > dir.len() + 1 && path.starts_with(dir) && path[dir.len()] == b'/')
@@ -415,7 +374,7 @@ impl Depmod {
         });
         Mod {
             name,
-            path: path.to_vec(),
+            path,
             relpath,
             uncrelpath,
             ..Mod::default()
@@ -467,7 +426,7 @@ impl Depmod {
                 strerror(17)
             ));
         }
-        let m = self.new_mod(modname.clone(), path);
+        let m = self.new_mod(modname.clone(), path.to_vec());
         self.by_name.insert(modname, self.mods.len());
         self.mods.push(m);
         Ok(())
@@ -498,10 +457,14 @@ impl Depmod {
     /// topological order. Fails when there are dependency cycles (reported in the log).
     pub fn load(&mut self) -> Result<(), Cycles> {
         use rayon::prelude::*;
+        let crcs = self.parse_crcs();
         let mut parsed: Vec<Parsed> = self
             .mods
-            .par_iter()
-            .map(|m| parse_module(&m.path))
+            .par_iter_mut()
+            .map(|m| match m.parsed.take() {
+                Some(p) => *p,
+                None => parse_module(&m.path, crcs),
+            })
             .collect();
         // exports, in array order (later owners replace earlier ones)
         self.symbols
@@ -540,7 +503,7 @@ impl Depmod {
             return r;
         };
         let m = &self.mods[i];
-        for need in needs {
+        for (j, need) in needs.iter().enumerate() {
             let name = p.name(need.start, need.end);
             let Some(sym) = self.symbol_find(name) else {
                 if self.opts.print_unknown && !need.weak {
@@ -552,7 +515,7 @@ impl Depmod {
                 continue;
             };
             if self.opts.check_symvers
-                && sym.crc != need.crc
+                && Some(&sym.crc) != p.need_crcs.get(j)
                 && !need.weak
                 && self.opts.print_unknown
             {
@@ -745,11 +708,153 @@ fn parse_hex(s: &[u8]) -> Option<u64> {
     u64::from_str_radix(t, 16).ok()
 }
 
+/// What scanning a directory finds, in kmod's order (entries in `readdir` order,
+/// each directory's contents in place of its entry).
+enum Found {
+    /// A module file: its path, module name and contents.
+    File {
+        path: Vec<u8>,
+        modname: Vec<u8>,
+        parsed: Box<Parsed>,
+    },
+    /// A message about an entry that could not be looked at.
+    Message(Diagnostic),
+}
+
+/// Scan the directory `rd` (whose path is `prefix` without its trailing `/`), its
+/// subdirectories read and its modules parsed in parallel, giving what a depth-first
+/// scan finds in the same order. `dfd` is the number kmod's messages give this
+/// directory's descriptor.
+fn scan_dir(
+    cfg: &DepmodConfig,
+    mut rd: nix::dir::Dir,
+    prefix: &[u8],
+    dfd: u32,
+    crcs: bool,
+) -> Vec<Found> {
+    use nix::dir::Type;
+    use rayon::prelude::*;
+    use std::os::fd::AsFd;
+    enum Entry {
+        Message(Diagnostic),
+        Dir(Vec<u8>, std::ffi::CString),
+        File(Vec<u8>, std::ffi::CString, Vec<u8>),
+    }
+    let entries: Vec<Entry> = rd
+        .iter()
+        .flatten()
+        .filter_map(|entry| {
+            let cname = entry.file_name();
+            let name = cname.to_bytes();
+            if name == b"build" || name == b"source" || cfg.is_excluded(name) {
+                return None;
+            }
+            let mut path = prefix.to_vec();
+            path.extend_from_slice(name);
+            let is_dir = match entry.file_type() {
+                Some(Type::File) => false,
+                Some(Type::Directory) => true,
+                _ => match std::fs::metadata(os(&path)) {
+                    Ok(m) if m.is_file() => false,
+                    Ok(m) if m.is_dir() => true,
+                    Ok(m) => {
+                        use std::os::unix::fs::MetadataExt;
+                        return Some(Entry::Message(diag(
+                            Level::Err,
+                            format!(
+                                "unsupported file type {}: {:o}\n",
+                                lossy(&path),
+                                m.mode() & 0o170_000
+                            ),
+                        )));
+                    }
+                    Err(e) => {
+                        return Some(Entry::Message(diag(
+                            Level::Err,
+                            format!(
+                                "fstatat({}, {}): {}\n",
+                                dfd,
+                                lossy(name),
+                                strerror(e.raw_os_error().unwrap_or(2))
+                            ),
+                        )));
+                    }
+                },
+            };
+            if is_dir {
+                return Some(Entry::Dir(path, cname.to_owned()));
+            }
+            if !crate::name::has_module_extension(name) {
+                return None;
+            }
+            let modname = crate::name::path_to_modname(&path)?;
+            Some(Entry::File(path, cname.to_owned(), modname))
+        })
+        .collect();
+    let fd = rd.as_fd();
+    entries
+        .into_par_iter()
+        .flat_map_iter(|e| match e {
+            Entry::Message(d) => Flat::One(Some(Found::Message(d))),
+            Entry::File(path, name, modname) => {
+                let parsed = BUFFERS.with(|b| {
+                    let bufs = &mut b.borrow_mut();
+                    let file = ModuleFile::open_at(fd, &name, os(&path).to_path_buf());
+                    parse_file(&path, file, crcs, bufs)
+                });
+                Flat::One(Some(Found::File {
+                    path,
+                    modname,
+                    parsed: Box::new(parsed),
+                }))
+            }
+            Entry::Dir(mut path, name) => {
+                match nix::dir::Dir::openat(
+                    fd,
+                    name.as_c_str(),
+                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                ) {
+                    Ok(sub) => {
+                        path.push(b'/');
+                        Flat::Many(scan_dir(cfg, sub, &path, dfd + 1, crcs).into_iter())
+                    }
+                    Err(e) => Flat::One(Some(Found::Message(diag(
+                        Level::Err,
+                        format!(
+                            "openat({}, {}, O_RDONLY): {}\n",
+                            dfd,
+                            lossy(name.as_bytes()),
+                            strerror(e as i32)
+                        ),
+                    )))),
+                }
+            }
+        })
+        .collect()
+}
+
+/// One found item or a directory's items, as one iterator.
+enum Flat {
+    One(Option<Found>),
+    Many(std::vec::IntoIter<Found>),
+}
+
+impl Iterator for Flat {
+    type Item = Found;
+    fn next(&mut self) -> Option<Found> {
+        match self {
+            Flat::One(f) => f.take(),
+            Flat::Many(it) => it.next(),
+        }
+    }
+}
+
 /// Parse one module file the way depmod uses it: exports (`failed to load symbols`
 /// on error), `.modinfo` aliases/softdeps/weakdeps, needed symbols. Decompression
 /// errors are logged once per read, as kmod (which retries) does: three times.
-fn parse_module(path: &[u8]) -> Parsed {
-    BUFFERS.with(|b| parse_module_with(path, &mut b.borrow_mut()))
+fn parse_module(path: &[u8], crcs: bool) -> Parsed {
+    BUFFERS.with(|b| parse_file(path, ModuleFile::open(os(path)), crcs, &mut b.borrow_mut()))
 }
 
 thread_local! {
@@ -765,16 +870,31 @@ const NEEDED: [&[u8]; 5] = [
     b"__versions",
 ];
 
-/// The parts of a module depmod looks at: its sections, then (in a plain file)
-/// those holding export CRCs.
-fn load_for_depmod<'b>(path: &[u8], bufs: &'b mut ReadBuffers) -> Result<&'b [u8], Error> {
-    let f = ModuleFile::open(os(path))?;
-    bufs.read(&f, &NEEDED, false, &|elf| elf.crc_section_ranges())
+/// The parts of a module depmod looks at: its sections, then (in a plain file,
+/// with `crcs`) those holding export CRCs. Without `crcs` the CRCs parsed are
+/// meaningless (never compared): nothing else depends on them.
+fn load_for_depmod(
+    file: Result<ModuleFile, Error>,
+    crcs: bool,
+    bufs: &mut ReadBuffers,
+) -> Result<SparseImage<'_>, Error> {
+    let f = file?;
+    if crcs {
+        bufs.read(&f, &NEEDED, false, &|elf| elf.crc_section_ranges())
+    } else {
+        bufs.read(&f, &NEEDED, false, &|_| Vec::new())
+    }
 }
 
-fn parse_module_with(path: &[u8], bufs: &mut ReadBuffers) -> Parsed {
+/// Parse a module file (`file`: its opening) the way depmod reads modules.
+fn parse_file(
+    path: &[u8],
+    file: Result<ModuleFile, Error>,
+    crcs: bool,
+    bufs: &mut ReadBuffers,
+) -> Parsed {
     let mut p = Parsed::default();
-    let image: &[u8] = match load_for_depmod(path, bufs) {
+    let image = match load_for_depmod(file, crcs, bufs) {
         Ok(image) => image,
         Err(e) => {
             let dlog = e.libkmod_log().map(|(_, m)| m.to_string());
@@ -804,7 +924,7 @@ fn parse_module_with(path: &[u8], bufs: &mut ReadBuffers) -> Parsed {
             return p;
         }
     };
-    let elf = match ModuleElf::parse(image) {
+    let elf = match ModuleElf::parse_sparse(image) {
         Ok(e) => e,
         Err(e) => {
             p.log.push(diag(
@@ -818,52 +938,71 @@ fn parse_module_with(path: &[u8], bufs: &mut ReadBuffers) -> Parsed {
             return p;
         }
     };
-    match elf.exported_symbols() {
-        Ok(v) => {
-            p.exports.reserve(v.len());
-            for s in &v {
-                let (start, end) = p.add_name(s.name);
-                p.exports.push((start, end, s.crc));
+    SCRATCH.with(|scratch| {
+        let (names, needs) = &mut *scratch.borrow_mut();
+        names.clear();
+        needs.clear();
+        match elf.exported_symbols() {
+            Ok(v) => {
+                p.exports.reserve_exact(v.len());
+                for s in &v {
+                    let (start, end) = add_name(names, s.name);
+                    p.exports.push((start, end, s.crc));
+                }
+            }
+            Err(e) if e.errno == crate::error::errno::ENODATA => {}
+            Err(e) => p.log.push(diag(
+                Level::Err,
+                format!(
+                    "failed to load symbols from {}: {}\n",
+                    lossy(path),
+                    strerror(e.errno)
+                ),
+            )),
+        }
+        if let Ok(strings) = elf.modinfo_strings() {
+            for s in strings {
+                let (k, v) = match s.iter().position(|&c| c == b'=') {
+                    Some(i) => (&s[..i], &s[i + 1..]),
+                    None => (s, &b""[..]),
+                };
+                match k {
+                    b"alias" => p.info_push(0, v),
+                    b"softdep" => p.info_push(1, v),
+                    b"weakdep" => p.info_push(2, v),
+                    _ => {}
+                }
             }
         }
-        Err(e) if e.errno == crate::error::errno::ENODATA => {}
-        Err(e) => p.log.push(diag(
-            Level::Err,
-            format!(
-                "failed to load symbols from {}: {}\n",
-                lossy(path),
-                strerror(e.errno)
-            ),
-        )),
-    }
-    if let Ok(strings) = elf.modinfo_strings() {
-        for s in strings {
-            let (k, v) = match s.iter().position(|&c| c == b'=') {
-                Some(i) => (&s[..i], &s[i + 1..]),
-                None => (s, &b""[..]),
-            };
-            match k {
-                b"alias" => p.info_push(0, v),
-                b"softdep" => p.info_push(1, v),
-                b"weakdep" => p.info_push(2, v),
-                _ => {}
-            }
-        }
-    }
-    if let Ok(needs) = elf.dependency_symbols() {
-        let mut v = Vec::with_capacity(needs.len());
-        for s in &needs {
-            let (start, end) = p.add_name(s.name);
-            v.push(Need {
+        let names_len = names.len();
+        let got = elf.for_each_dependency_symbol(|s| {
+            let (start, end) = add_name(names, s.name);
+            needs.push(Need {
                 start,
                 end,
-                crc: s.crc,
                 weak: s.bind == Bind::Weak,
             });
+            if crcs {
+                p.need_crcs.push(s.crc);
+            }
+        });
+        if got.is_ok() {
+            p.needs = Some(needs.as_slice().to_vec());
+        } else {
+            names.truncate(names_len);
+            p.need_crcs.clear();
         }
-        p.needs = Some(v);
-    }
+        p.names = names.as_slice().to_vec();
+    });
     p
+}
+
+thread_local! {
+    /// Per-thread buffers a module's symbol names and needs are gathered in (then
+    /// copied out at their exact size).
+    static SCRATCH: std::cell::RefCell<(Vec<u8>, Vec<Need>)> = const {
+        std::cell::RefCell::new((Vec::new(), Vec::new()))
+    };
 }
 
 /// kmod's messages for its two further reads of a broken xz module (see

@@ -66,7 +66,8 @@ pub fn parse_lines(content: &[u8]) -> OrderLines<'_> {
 /// appears twice in `uncrelpaths` can only be found at its first position.
 #[must_use]
 pub fn order_keys(lines: &[&[u8]], uncrelpaths: &[Option<&[u8]>]) -> Vec<i64> {
-    let mut by_path: HashMap<&[u8], usize> = HashMap::new();
+    let mut by_path: HashMap<&[u8], usize, crate::fxhash::FastHash> =
+        HashMap::with_capacity_and_hasher(uncrelpaths.len(), crate::fxhash::FastHash::default());
     for (i, p) in uncrelpaths.iter().enumerate() {
         if let Some(p) = p {
             by_path.entry(*p).or_insert(i);
