@@ -188,6 +188,14 @@ impl<'a> SparseImage<'a> {
     }
 }
 
+thread_local! {
+    /// The hash table [`ModuleElf::for_each_dependency_symbol`] finds `__versions`
+    /// records with, reused from one module to the next.
+    static VERSION_TABLE: std::cell::RefCell<Vec<u32>> = const {
+        std::cell::RefCell::new(Vec::new())
+    };
+}
+
 /// A parsed module ELF image.
 #[derive(Debug, Clone)]
 pub struct ModuleElf<'a> {
@@ -197,8 +205,10 @@ pub struct ModuleElf<'a> {
     shoff: u64,
     shnum: u16,
     machine: u16,
-    strings_off: u64,
-    strings_size: u64,
+    /// The section header table.
+    shdrs: &'a [u8],
+    /// The section-name table.
+    strings: &'a [u8],
     /// (offset, size) of the well-known sections; offset 0 = absent.
     sections: [(u64, u64); 5],
 }
@@ -320,9 +330,9 @@ impl<'a> ModuleElf<'a> {
         if u64::from(shentsize) != shdr {
             return Err(bad(errno::EINVAL, "unexpected section header size"));
         }
-        if img.get(shoff, shdr * u64::from(shnum)).is_none() {
+        let Some(shdrs) = img.get(shoff, shdr * u64::from(shnum)) else {
             return Err(bad(errno::EINVAL, "section headers outside the file"));
-        }
+        };
         let mut elf = ModuleElf {
             img,
             is64,
@@ -330,8 +340,8 @@ impl<'a> ModuleElf<'a> {
             shoff,
             shnum,
             machine,
-            strings_off: 0,
-            strings_size: 0,
+            shdrs,
+            strings: &[],
             sections: [(0, 0); 5],
         };
         let bad_strings = bad(errno::EINVAL, "bad section name table");
@@ -343,8 +353,7 @@ impl<'a> ModuleElf<'a> {
         if strings.last() != Some(&0) {
             return Err(bad_strings);
         }
-        elf.strings_off = off;
-        elf.strings_size = size;
+        elf.strings = strings;
         let mut found = [false; 5];
         for i in 1..shnum {
             if found.iter().all(|&f| f) {
@@ -439,12 +448,12 @@ impl<'a> ModuleElf<'a> {
     /// (those not absolute), which [`ModuleElf::exported_symbols`] reads.
     #[must_use]
     pub fn crc_section_ranges(&self) -> Vec<(u64, u64)> {
-        let Some((sym_off, count, strtab, symlen)) = self.symtab() else {
+        let Some((symtab, count, strtab, symlen)) = self.symtab() else {
             return Vec::new();
         };
         let mut idx: Vec<u16> = Vec::new();
         for i in 1..count {
-            let Some((name_off, _, _, shndx)) = self.sym_at(sym_off, symlen, i) else {
+            let Some((name_off, _, _, shndx)) = self.sym_at(symtab, symlen, i) else {
                 break;
             };
             if shndx == SHN_ABS || shndx == SHN_UNDEF || idx.contains(&shndx) {
@@ -512,9 +521,11 @@ impl<'a> ModuleElf<'a> {
     /// Header fields of section `idx`: (sh_name, sh_offset, sh_size, sh_flags), with the
     /// section data checked to lie inside the file.
     fn raw_section(&self, idx: u16) -> Option<(u32, u64, u64, u64)> {
-        let off = self.shdr_offset(idx)?;
-        let size = by_class!(self, shdr_size());
-        let hdr = self.img.get(off, size)?;
+        if idx == SHN_UNDEF || idx >= self.shnum {
+            return None;
+        }
+        let size = by_class!(self, shdr_size()) as usize;
+        let hdr = self.shdrs.get(usize::from(idx) * size..)?.get(..size)?;
         let s = by_class!(self, section(hdr, self.endian))?;
         self.img.in_file(s.1, s.2).then_some(s)
     }
@@ -522,11 +533,10 @@ impl<'a> ModuleElf<'a> {
     /// (name, offset, size) of section `idx`, or None if it is unusable.
     fn section_info(&self, idx: u16) -> Option<(&'a [u8], u64, u64)> {
         let (name, off, size, _) = self.raw_section(idx)?;
-        if u64::from(name) >= self.strings_size {
+        if name as usize >= self.strings.len() {
             return None;
         }
-        let strings = self.img.get(self.strings_off, self.strings_size)?;
-        Some((cstr(&strings[name as usize..]), off, size))
+        Some((cstr(&self.strings[name as usize..]), off, size))
     }
 
     /// Index, offset and size of the first section called `name`.
@@ -598,19 +608,22 @@ impl<'a> ModuleElf<'a> {
         Ok(out)
     }
 
-    fn symtab(&self) -> Option<(u64, u64, &'a [u8], u64)> {
-        // (symtab offset, entry count, strtab, entry size)
+    fn symtab(&self) -> Option<(&'a [u8], u64, &'a [u8], u64)> {
+        // (symtab, entry count, strtab, entry size)
         let (_, strtab) = self.known(SEC_STRTAB)?;
-        let (sym_off, symtab) = self.known(SEC_SYMTAB)?;
+        let (_, symtab) = self.known(SEC_SYMTAB)?;
         let symlen = by_class!(self, sym_size());
         if !(symtab.len() as u64).is_multiple_of(symlen) {
             return None;
         }
-        Some((sym_off, symtab.len() as u64 / symlen, strtab, symlen))
+        Some((symtab, symtab.len() as u64 / symlen, strtab, symlen))
     }
 
-    fn sym_at(&self, sym_off: u64, symlen: u64, i: u64) -> Option<(u32, u64, u8, u16)> {
-        let b = self.img.get(sym_off + i * symlen, symlen)?;
+    /// Entry `i` of the symbol table `symtab`.
+    fn sym_at(&self, symtab: &[u8], symlen: u64, i: u64) -> Option<(u32, u64, u8, u16)> {
+        let b = symtab
+            .get((i * symlen) as usize..)?
+            .get(..symlen as usize)?;
         by_class!(self, sym(b, self.endian))
     }
 
@@ -624,10 +637,10 @@ impl<'a> ModuleElf<'a> {
     }
 
     fn crc_symbols(&self) -> Option<Vec<Symbol<'a>>> {
-        let (sym_off, count, strtab, symlen) = self.symtab()?;
+        let (symtab, count, strtab, symlen) = self.symtab()?;
         let mut out = Vec::new();
         for i in 1..count {
-            let (name_off, value, info, shndx) = self.sym_at(sym_off, symlen, i)?;
+            let (name_off, value, info, shndx) = self.sym_at(symtab, symlen, i)?;
             if u64::from(name_off) >= strtab.len() as u64 {
                 return None;
             }
@@ -700,91 +713,120 @@ impl<'a> ModuleElf<'a> {
         &self,
         mut f: impl FnMut(Symbol<'a>),
     ) -> Result<(), ElfError> {
-        use std::hash::Hasher;
-        fn hash(name: &[u8]) -> u64 {
-            let mut h = crate::fxhash::Fx::default();
-            h.write(name);
-            h.finish()
-        }
         let (crclen, namelen) = self.version_lengths();
         let versions: &[u8] = match self.known(SEC_VERSIONS) {
             Some((_, s)) if s.len() % VERSION_RECORD == 0 => s,
             _ => &[],
         };
-        let ver_off = self.sections[SEC_VERSIONS].0;
         let einval = bad(errno::EINVAL, "bad symbol table");
         let (_, strtab) = self.known(SEC_STRTAB).ok_or(einval.clone())?;
-        let (sym_off, symtab) = self.known(SEC_SYMTAB).ok_or(einval.clone())?;
+        let (_, symtab) = self.known(SEC_SYMTAB).ok_or(einval.clone())?;
         let symlen = by_class!(self, sym_size());
         if !(symtab.len() as u64).is_multiple_of(symlen) {
             return Err(einval);
         }
         let count = symtab.len() as u64 / symlen;
         let nver = versions.len() / VERSION_RECORD;
-        let mut visited = vec![false; nver];
         let version_name = |k: usize| {
             let field = &versions[k * VERSION_RECORD + crclen..][..namelen];
             field.iter().position(|&c| c == 0).map(|n| &field[..n])
         };
-        // the records by name hash (then position: the first of equal names wins,
-        // as kmod's linear search finds it)
-        let mut by_hash: Vec<(u64, usize)> = (0..nver)
-            .filter_map(|k| Some((hash(version_name(k)?), k)))
-            .collect();
-        by_hash.sort_unstable();
-        let registers = self.machine == EM_SPARC || self.machine == EM_SPARCV9;
-        for i in 1..count {
-            let (name_off, _, info, shndx) =
-                self.sym_at(sym_off, symlen, i).ok_or(einval.clone())?;
-            if shndx != SHN_UNDEF {
-                continue;
-            }
-            if registers && info & 0xf == STT_REGISTER {
-                continue;
-            }
-            if u64::from(name_off) >= strtab.len() as u64 {
-                return Err(einval);
-            }
-            let name = cstr(&strtab[name_off as usize..]);
-            if name.is_empty() {
-                continue;
-            }
-            let mut crc = 0;
-            let h = hash(name);
-            let from = by_hash.partition_point(|e| e.0 < h);
-            if let Some(&(_, k)) = by_hash[from..]
-                .iter()
-                .take_while(|e| e.0 == h)
-                .find(|e| version_name(e.1) == Some(name))
-            {
-                crc = self
-                    .uint(ver_off + (k * VERSION_RECORD) as u64, crclen)
-                    .unwrap_or(0);
-                visited[k] = true;
-            }
-            let bind = if info >> 4 == 2 {
-                Bind::Weak
+        let version_crc = |k: usize| {
+            let b = &versions[k * VERSION_RECORD..][..crclen];
+            let fold = |v: u64, &x: &u8| (v << 8) | u64::from(x);
+            if self.is_big_endian() {
+                b.iter().fold(0, fold)
             } else {
-                Bind::Undef
-            };
-            f(Symbol { name, crc, bind });
-        }
-        for (k, seen) in visited.iter().enumerate() {
-            if *seen {
-                continue;
+                b.iter().rev().fold(0, fold)
             }
-            let Some(name) = version_name(k) else {
-                return Err(einval);
+        };
+        VERSION_TABLE.with(|table| {
+            let mut table = table.borrow_mut();
+            let table = &mut table;
+            // the records by name (the first of equal names wins, as kmod's linear
+            // search finds it): open addressing, slots hold record number + 1
+            let slots = (nver * 2).next_power_of_two().max(16);
+            table.clear();
+            table.resize(slots, 0);
+            let mask = slots - 1;
+            let slot_of = |name: &[u8]| {
+                let mut h = crate::fxhash::Fx::default();
+                std::hash::Hasher::write(&mut h, name);
+                std::hash::Hasher::finish(&h) as usize & mask
             };
-            f(Symbol {
-                name,
-                crc: self
-                    .uint(ver_off + (k * VERSION_RECORD) as u64, crclen)
-                    .unwrap_or(0),
-                bind: Bind::Undef,
-            });
-        }
-        Ok(())
+            for k in 0..nver {
+                let Some(name) = version_name(k) else {
+                    continue;
+                };
+                let mut i = slot_of(name);
+                loop {
+                    match table[i] {
+                        0 => {
+                            table[i] = k as u32 + 1;
+                            break;
+                        }
+                        t if version_name(t as usize - 1) == Some(name) => break,
+                        _ => i = (i + 1) & mask,
+                    }
+                }
+            }
+            let find = |name: &[u8]| {
+                let mut i = slot_of(name);
+                loop {
+                    match table[i] {
+                        0 => return None,
+                        t if version_name(t as usize - 1) == Some(name) => {
+                            return Some(t as usize - 1);
+                        }
+                        _ => i = (i + 1) & mask,
+                    }
+                }
+            };
+            let mut visited = vec![false; nver];
+            let registers = self.machine == EM_SPARC || self.machine == EM_SPARCV9;
+            for i in 1..count {
+                let (name_off, _, info, shndx) =
+                    self.sym_at(symtab, symlen, i).ok_or(einval.clone())?;
+                if shndx != SHN_UNDEF {
+                    continue;
+                }
+                if registers && info & 0xf == STT_REGISTER {
+                    continue;
+                }
+                if u64::from(name_off) >= strtab.len() as u64 {
+                    return Err(einval.clone());
+                }
+                let name = cstr(&strtab[name_off as usize..]);
+                if name.is_empty() {
+                    continue;
+                }
+                let mut crc = 0;
+                if let Some(k) = find(name) {
+                    crc = version_crc(k);
+                    visited[k] = true;
+                }
+                let bind = if info >> 4 == 2 {
+                    Bind::Weak
+                } else {
+                    Bind::Undef
+                };
+                f(Symbol { name, crc, bind });
+            }
+            for (k, seen) in visited.iter().enumerate() {
+                if *seen {
+                    continue;
+                }
+                let Some(name) = version_name(k) else {
+                    return Err(einval.clone());
+                };
+                f(Symbol {
+                    name,
+                    crc: version_crc(k),
+                    bind: Bind::Undef,
+                });
+            }
+            Ok(())
+        })
     }
 
     /// Extended modversions (Linux ≥ 6.15): `__version_ext_crcs` (u32 each, file byte
