@@ -434,22 +434,19 @@ impl Depmod {
 
     /// Order the module array: hash order of names, then `modules.order`.
     pub fn build_array(&mut self) {
-        let mods = std::mem::take(&mut self.mods);
-        let names: Vec<&[u8]> = mods.iter().map(|m| m.name.as_slice()).collect();
-        let hashed = super::hash::iteration_order(&names, 512);
-        let mut arr: Vec<Mod> = Vec::with_capacity(mods.len());
-        let mut slots: Vec<Option<Mod>> = mods.into_iter().map(Some).collect();
-        for i in hashed {
-            if let Some(m) = slots[i].take() {
-                arr.push(m);
-            }
-        }
+        let hashed = {
+            let names: Vec<&[u8]> = self.mods.iter().map(|m| m.name.as_slice()).collect();
+            super::hash::iteration_order(&names, 512)
+        };
         let dir = self.opts.dirname.clone();
-        let unc: Vec<Option<&[u8]>> = arr.iter().map(|m| m.uncrelpath.as_deref()).collect();
+        let unc: Vec<Option<&[u8]>> = hashed
+            .iter()
+            .map(|&i| self.mods[i].uncrelpath.as_deref())
+            .collect();
         let (perm, log) = super::order::sort_order(os(&dir), &unc);
         self.log.extend(log);
-        let mut slots: Vec<Option<Mod>> = arr.into_iter().map(Some).collect();
-        self.mods = perm.into_iter().filter_map(|i| slots[i].take()).collect();
+        let mut order: Vec<usize> = perm.into_iter().map(|j| hashed[j]).collect();
+        permute(&mut self.mods, &mut order);
         self.by_name.clear();
     }
 
@@ -706,6 +703,26 @@ fn parse_hex(s: &[u8]) -> Option<u64> {
         return Some(0);
     }
     u64::from_str_radix(t, 16).ok()
+}
+
+/// Reorder `v` in place so that its element `k` is the old element `order[k]`
+/// (`order` is a permutation; it is used up).
+fn permute<T>(v: &mut [T], order: &mut [usize]) {
+    for start in 0..v.len() {
+        if order[start] == usize::MAX {
+            continue;
+        }
+        let mut cur = start;
+        loop {
+            let src = order[cur];
+            order[cur] = usize::MAX;
+            if src == start {
+                break;
+            }
+            v.swap(cur, src);
+            cur = src;
+        }
+    }
 }
 
 /// What scanning a directory finds, in kmod's order (entries in `readdir` order,
@@ -1035,3 +1052,19 @@ impl Parsed {
 
 /// An error reading a module (kept for API symmetry with other readers).
 pub type ParseError = Error;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn permute_applies_an_order() {
+        let mut v = vec!['a', 'b', 'c', 'd', 'e'];
+        super::permute(&mut v, &mut [3, 0, 4, 1, 2]);
+        assert_eq!(v, vec!['d', 'a', 'e', 'b', 'c']);
+        let mut w = vec![1, 2, 3];
+        super::permute(&mut w, &mut [0, 1, 2]);
+        assert_eq!(w, vec![1, 2, 3]);
+        let mut x: Vec<u8> = Vec::new();
+        super::permute(&mut x, &mut []);
+        assert!(x.is_empty());
+    }
+}
