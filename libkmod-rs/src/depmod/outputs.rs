@@ -152,8 +152,18 @@ fn finish(idx: &IndexBuilder, out: &mut Vec<u8>) -> Result<(), OutputError> {
     let bytes = idx
         .to_bytes()
         .map_err(|e| OutputError::Fatal(format!("Module index: {e:?}\n").into_bytes()))?;
-    out.write_all(&bytes)?;
+    if out.is_empty() {
+        *out = bytes;
+    } else {
+        out.write_all(&bytes)?;
+    }
     Ok(())
+}
+
+/// A builder for an index whose duplicate pairs depmod reports (with `-w`
+/// only: the check costs a hash of every pair).
+fn checked_index(d: &Depmod) -> IndexBuilder {
+    IndexBuilder::with_duplicate_check(d.opts.warn_dups)
 }
 
 fn prio(i: usize) -> u32 {
@@ -161,9 +171,9 @@ fn prio(i: usize) -> u32 {
 }
 
 fn deps_bin(d: &Depmod, out: &mut Vec<u8>, log: &mut Vec<Diagnostic>) -> Result<(), OutputError> {
-    let mut idx = IndexBuilder::new();
+    let mut idx = checked_index(d);
     for (i, (m, line)) in d.mods.iter().zip(d.dep_lines()).enumerate() {
-        if insert(&mut idx, &m.name, line, prio(i))? && d.opts.warn_dups {
+        if insert(&mut idx, &m.name, line, prio(i))? {
             log.push(Diagnostic {
                 level: Level::Warning,
                 message: format!("duplicate module deps:\n{}\n", lossy(line)),
@@ -192,7 +202,7 @@ fn aliases_bin(
     out: &mut Vec<u8>,
     log: &mut Vec<Diagnostic>,
 ) -> Result<(), OutputError> {
-    let mut idx = IndexBuilder::new();
+    let mut idx = checked_index(d);
     for (i, m) in d.mods.iter().enumerate() {
         for a in &m.aliases {
             let Some(alias) = crate::name::alias_normalize(a) else {
@@ -202,7 +212,7 @@ fn aliases_bin(
                 });
                 continue;
             };
-            if insert(&mut idx, &alias, &m.name, prio(i))? && d.opts.warn_dups {
+            if insert(&mut idx, &alias, &m.name, prio(i))? {
                 log.push(Diagnostic {
                     level: Level::Warning,
                     message: format!(
@@ -275,13 +285,13 @@ fn symbols_bin(
     out: &mut Vec<u8>,
     log: &mut Vec<Diagnostic>,
 ) -> Result<(), OutputError> {
-    let mut idx = IndexBuilder::new();
+    let mut idx = checked_index(d);
     let mut key = b"symbol:".to_vec();
     for (name, owner) in d.owned_symbols() {
         key.truncate(7);
         key.extend_from_slice(name);
         let oname = &d.mods[owner].name;
-        if insert(&mut idx, &key, oname, prio(owner))? && d.opts.warn_dups {
+        if insert(&mut idx, &key, oname, prio(owner))? {
             log.push(Diagnostic {
                 level: Level::Warning,
                 message: format!("duplicate module syms:\n{} {}\n", lossy(&key), lossy(oname)),
@@ -319,7 +329,7 @@ fn builtin_bin(
     let Some(data) = read_input(d, "modules.builtin", log) else {
         return Ok(());
     };
-    let mut idx = IndexBuilder::new();
+    let mut idx = IndexBuilder::with_duplicate_check(false);
     for line in data.split_inclusive(|&c| c == b'\n') {
         if !line.first().is_some_and(u8::is_ascii_alphabetic) {
             log.push(Diagnostic {
@@ -359,7 +369,7 @@ fn builtin_alias_bin(
     let Some(data) = read_input(d, "modules.builtin.modinfo", log) else {
         return Ok(());
     };
-    let mut idx = IndexBuilder::new();
+    let mut idx = IndexBuilder::with_duplicate_check(false);
     let mut pos = 0;
     while pos < data.len() {
         let modname = read_to(&data, &mut pos, b'.');

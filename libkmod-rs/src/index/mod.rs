@@ -185,3 +185,7 @@ impl std::error::Error for IndexError {}
 mod real_data;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod write_equiv;
+#[cfg(test)]
+mod write_reference;

@@ -7,21 +7,21 @@ use super::*;
 use crate::fnmatch::fnmatch;
 
 /// Small deterministic PRNG (xorshift64).
-struct Rng(u64);
+pub(super) struct Rng(pub(super) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    pub(super) fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 
-    fn pick(&mut self, from: &[u8]) -> u8 {
+    pub(super) fn pick(&mut self, from: &[u8]) -> u8 {
         from[self.below(from.len())]
     }
 }
