@@ -191,7 +191,7 @@ impl<'a> SparseImage<'a> {
 thread_local! {
     /// The hash table [`ModuleElf::for_each_dependency_symbol`] finds `__versions`
     /// records with, reused from one module to the next.
-    static VERSION_TABLE: std::cell::RefCell<Vec<u32>> = const {
+    static VERSION_TABLE: std::cell::RefCell<Vec<u64>> = const {
         std::cell::RefCell::new(Vec::new())
     };
 }
@@ -213,11 +213,50 @@ pub struct ModuleElf<'a> {
     sections: [(u64, u64); 5],
 }
 
+/// The bytes before the first NUL (all of them without one); a word-at-a-time
+/// search (`CStr`'s), symbol names being searched by the hundred thousand.
 fn cstr(bytes: &[u8]) -> &[u8] {
-    match bytes.iter().position(|&c| c == 0) {
-        Some(n) => &bytes[..n],
-        None => bytes,
+    std::ffi::CStr::from_bytes_until_nul(bytes).map_or(bytes, std::ffi::CStr::to_bytes)
+}
+
+/// The length of the NUL-terminated string at the start of `b` (None: no NUL), and
+/// the FxHash ([`crate::fxhash::Fx`]) of the string (of all of `b` without a NUL),
+/// found in one pass of 8-byte words.
+fn name_hash(b: &[u8]) -> (Option<usize>, u64) {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h: u64 = 0;
+    let mut chunks = b.chunks_exact(8);
+    let mut at = 0;
+    for c in &mut chunks {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        let zero = w.wrapping_sub(LO) & !w & HI;
+        if zero != 0 {
+            let n = (zero.trailing_zeros() / 8) as usize;
+            for &x in &c[..n] {
+                h = (h.rotate_left(5) ^ u64::from(x)).wrapping_mul(K);
+            }
+            return (Some(at + n), h);
+        }
+        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+        at += 8;
     }
+    for &x in chunks.remainder() {
+        if x == 0 {
+            return (Some(at), h);
+        }
+        h = (h.rotate_left(5) ^ u64::from(x)).wrapping_mul(K);
+        at += 1;
+    }
+    (None, h)
+}
+
+/// [`cstr`], None without a NUL.
+fn cstr_nul(bytes: &[u8]) -> Option<&[u8]> {
+    std::ffi::CStr::from_bytes_until_nul(bytes)
+        .ok()
+        .map(std::ffi::CStr::to_bytes)
 }
 
 /// Per-class field readers, generic over `object`'s raw header types.
@@ -727,9 +766,12 @@ impl<'a> ModuleElf<'a> {
         }
         let count = symtab.len() as u64 / symlen;
         let nver = versions.len() / VERSION_RECORD;
-        let version_name = |k: usize| {
-            let field = &versions[k * VERSION_RECORD + crclen..][..namelen];
-            field.iter().position(|&c| c == 0).map(|n| &field[..n])
+        let field = |k: usize| &versions[k * VERSION_RECORD + crclen..][..namelen];
+        let version_name = |k: usize| cstr_nul(field(k));
+        // does record k hold exactly `name`? (no search for its NUL)
+        let holds = |k: usize, name: &[u8]| {
+            let f = field(k);
+            f.get(name.len()) == Some(&0) && f.starts_with(name)
         };
         let version_crc = |k: usize| {
             let b = &versions[k * VERSION_RECORD..][..crclen];
@@ -744,42 +786,43 @@ impl<'a> ModuleElf<'a> {
             let mut table = table.borrow_mut();
             let table = &mut table;
             // the records by name (the first of equal names wins, as kmod's linear
-            // search finds it): open addressing, slots hold record number + 1
+            // search finds it): open addressing, a slot holds the name hash's high
+            // half and the record number + 1 (0: empty)
             let slots = (nver * 2).next_power_of_two().max(16);
             table.clear();
             table.resize(slots, 0);
             let mask = slots - 1;
-            let slot_of = |name: &[u8]| {
-                let mut h = crate::fxhash::Fx::default();
-                std::hash::Hasher::write(&mut h, name);
-                std::hash::Hasher::finish(&h) as usize & mask
-            };
+            let tag = |h: u64| h & !0xffff_ffff;
             for k in 0..nver {
-                let Some(name) = version_name(k) else {
+                let (Some(len), h) = name_hash(field(k)) else {
                     continue;
                 };
-                let mut i = slot_of(name);
+                let name = &field(k)[..len];
+                let mut i = h as usize & mask;
                 loop {
-                    match table[i] {
-                        0 => {
-                            table[i] = k as u32 + 1;
-                            break;
-                        }
-                        t if version_name(t as usize - 1) == Some(name) => break,
-                        _ => i = (i + 1) & mask,
+                    let e = table[i];
+                    if e == 0 {
+                        table[i] = tag(h) | (k as u64 + 1);
+                        break;
                     }
+                    if tag(e) == tag(h) && holds((e & 0xffff_ffff) as usize - 1, name) {
+                        break;
+                    }
+                    i = (i + 1) & mask;
                 }
             }
-            let find = |name: &[u8]| {
-                let mut i = slot_of(name);
+            let find = |name: &[u8], h: u64| {
+                let mut i = h as usize & mask;
                 loop {
-                    match table[i] {
-                        0 => return None,
-                        t if version_name(t as usize - 1) == Some(name) => {
-                            return Some(t as usize - 1);
-                        }
-                        _ => i = (i + 1) & mask,
+                    let e = table[i];
+                    if e == 0 {
+                        return None;
                     }
+                    let k = (e & 0xffff_ffff) as usize - 1;
+                    if tag(e) == tag(h) && holds(k, name) {
+                        return Some(k);
+                    }
+                    i = (i + 1) & mask;
                 }
             };
             let mut visited = vec![false; nver];
@@ -796,12 +839,14 @@ impl<'a> ModuleElf<'a> {
                 if u64::from(name_off) >= strtab.len() as u64 {
                     return Err(einval.clone());
                 }
-                let name = cstr(&strtab[name_off as usize..]);
+                let rest = &strtab[name_off as usize..];
+                let (len, h) = name_hash(rest);
+                let name = &rest[..len.unwrap_or(rest.len())];
                 if name.is_empty() {
                     continue;
                 }
                 let mut crc = 0;
-                if let Some(k) = find(name) {
+                if let Some(k) = find(name, h) {
                     crc = version_crc(k);
                     visited[k] = true;
                 }
@@ -1012,6 +1057,23 @@ mod tests {
         let data = ko.build();
         let elf = ModuleElf::parse(&data).unwrap();
         assert_eq!(elf.modversions().unwrap_err().errno, errno::ENODATA);
+    }
+
+    #[test]
+    fn name_hash_agrees_with_fx_and_cstr() {
+        use std::hash::Hasher;
+        for len in 0..40usize {
+            for tail in [&b""[..], b"\0", b"\0rest of it", b"x\0"] {
+                let mut b: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+                b.extend_from_slice(tail);
+                let (n, h) = name_hash(&b);
+                let name = cstr(&b);
+                assert_eq!(n, cstr_nul(&b).map(<[u8]>::len), "{b:?}");
+                let mut fx = crate::fxhash::Fx::default();
+                fx.write(name);
+                assert_eq!(h, fx.finish(), "{b:?}");
+            }
+        }
     }
 
     #[test]
