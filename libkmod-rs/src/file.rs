@@ -555,7 +555,7 @@ mod tests {
             let shoff = ModuleElf::section_table_range(&good).unwrap().0 as usize;
             for round in 0..150 {
                 let mut bytes = good.clone();
-                for _ in 0..1 + next() % 4 {
+                for _ in 0..=(next() % 4) {
                     let at = match next() % 3 {
                         0 => (next() % 64) as usize,
                         1 => shoff + (next() as usize % (len - shoff)),
