@@ -213,8 +213,7 @@ pub struct ModuleElf<'a> {
     sections: [(u64, u64); 5],
 }
 
-/// The bytes before the first NUL (all of them without one); a word-at-a-time
-/// search (`CStr`'s), symbol names being searched by the hundred thousand.
+/// The bytes before the first NUL (all of them without one).
 fn cstr(bytes: &[u8]) -> &[u8] {
     std::ffi::CStr::from_bytes_until_nul(bytes).map_or(bytes, std::ffi::CStr::to_bytes)
 }
@@ -223,9 +222,9 @@ fn cstr(bytes: &[u8]) -> &[u8] {
 /// the FxHash ([`crate::fxhash::Fx`]) of the string (of all of `b` without a NUL),
 /// found in one pass of 8-byte words.
 fn name_hash(b: &[u8]) -> (Option<usize>, u64) {
+    use crate::fxhash::mix;
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
-    const K: u64 = 0x517c_c1b7_2722_0a95;
     let mut h: u64 = 0;
     let mut chunks = b.chunks_exact(8);
     let mut at = 0;
@@ -234,19 +233,17 @@ fn name_hash(b: &[u8]) -> (Option<usize>, u64) {
         let zero = w.wrapping_sub(LO) & !w & HI;
         if zero != 0 {
             let n = (zero.trailing_zeros() / 8) as usize;
-            for &x in &c[..n] {
-                h = (h.rotate_left(5) ^ u64::from(x)).wrapping_mul(K);
-            }
+            let h = c[..n].iter().fold(h, |h, &x| mix(h, u64::from(x)));
             return (Some(at + n), h);
         }
-        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+        h = mix(h, w);
         at += 8;
     }
     for &x in chunks.remainder() {
         if x == 0 {
             return (Some(at), h);
         }
-        h = (h.rotate_left(5) ^ u64::from(x)).wrapping_mul(K);
+        h = mix(h, u64::from(x));
         at += 1;
     }
     (None, h)
@@ -535,18 +532,17 @@ impl<'a> ModuleElf<'a> {
     }
 
     fn uint(&self, off: u64, size: usize) -> Option<u64> {
-        let b = self.img.get(off, size as u64)?;
-        let mut v: u64 = 0;
+        Some(self.uint_of(self.img.get(off, size as u64)?))
+    }
+
+    /// The unsigned integer held in `b`, in the file's byte order.
+    fn uint_of(&self, b: &[u8]) -> u64 {
+        let fold = |v: u64, &x: &u8| (v << 8) | u64::from(x);
         if self.is_big_endian() {
-            for &x in b {
-                v = (v << 8) | u64::from(x);
-            }
+            b.iter().fold(0, fold)
         } else {
-            for &x in b.iter().rev() {
-                v = (v << 8) | u64::from(x);
-            }
+            b.iter().rev().fold(0, fold)
         }
-        Some(v)
     }
 
     fn shdr_offset(&self, idx: u16) -> Option<u64> {
@@ -773,15 +769,7 @@ impl<'a> ModuleElf<'a> {
             let f = field(k);
             f.get(name.len()) == Some(&0) && f.starts_with(name)
         };
-        let version_crc = |k: usize| {
-            let b = &versions[k * VERSION_RECORD..][..crclen];
-            let fold = |v: u64, &x: &u8| (v << 8) | u64::from(x);
-            if self.is_big_endian() {
-                b.iter().fold(0, fold)
-            } else {
-                b.iter().rev().fold(0, fold)
-            }
-        };
+        let version_crc = |k: usize| self.uint_of(&versions[k * VERSION_RECORD..][..crclen]);
         VERSION_TABLE.with(|table| {
             let mut table = table.borrow_mut();
             let table = &mut table;
