@@ -274,13 +274,14 @@ fn info_of_file(path: &Path) -> Result<Vec<InfoEntry>, Error> {
     BUFFERS.with(|bufs| {
         // a plain file: only the ELF headers, `.modinfo` and the signature are read
         let mut bufs = bufs.borrow_mut();
-        let image = bufs.read(&file, &[b".modinfo"], true, &|elf| {
+        let signature: &libkmod_rs::file::ExtraRanges<'_> = &|elf| {
             let img = elf.image();
             let d = img.suffix();
             libkmod_rs::signature::range(img.file_len(), &d[d.len().saturating_sub(64)..])
                 .into_iter()
                 .collect()
-        })?;
+        };
+        let image = bufs.read(&file, &[b".modinfo"], true, Some(signature))?;
         info_of_image(&path, image)
     })
 }

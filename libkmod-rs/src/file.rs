@@ -266,7 +266,7 @@ impl ReadBuffers {
         file: &ModuleFile,
         sections: &[&[u8]],
         to_end: bool,
-        extra: &ExtraRanges<'_>,
+        extra: Option<&ExtraRanges<'_>>,
     ) -> Result<SparseImage<'b>, Error> {
         if file.compression != Compression::None {
             file.decompress_into(&mut self.raw, &mut self.image)?;
@@ -308,18 +308,9 @@ impl Sparse {
             .any(|s| s.off <= off && end <= s.off + s.len)
     }
 
-    /// Read `off..end` of `file` (ignored if not inside the file) as a new segment.
-    fn read(&mut self, file: &File, off: u64, end: u64) -> std::io::Result<()> {
-        if end > self.len || off >= end {
-            return Ok(());
-        }
-        let (Ok(n), Some(need)) = (
-            usize::try_from(end - off),
-            self.used
-                .checked_add(usize::try_from(end - off).unwrap_or(usize::MAX)),
-        ) else {
-            return Ok(());
-        };
+    /// A new segment for `n` bytes from file offset `off`, to be filled.
+    fn segment(&mut self, off: u64, n: usize) -> Option<&mut [u8]> {
+        let need = self.used.checked_add(n)?;
         if self.buf.len() < need {
             // a fresh zeroed allocation (calloc: a large one is mapped pages that are
             // only faulted in where written), not a zero-filling resize
@@ -327,14 +318,27 @@ impl Sparse {
             grown[..self.used].copy_from_slice(&self.buf[..self.used]);
             self.buf = grown;
         }
-        file.read_exact_at(&mut self.buf[self.used..need], off)?;
         self.segs.push(Segment {
             off,
             len: n as u64,
             at: self.used,
         });
-        self.used = need;
-        Ok(())
+        let at = std::mem::replace(&mut self.used, need);
+        Some(&mut self.buf[at..need])
+    }
+
+    /// Read `off..end` of `file` (ignored if not inside the file) as a new segment.
+    fn read(&mut self, file: &File, off: u64, end: u64) -> std::io::Result<()> {
+        if end > self.len || off >= end {
+            return Ok(());
+        }
+        let Ok(n) = usize::try_from(end - off) else {
+            return Ok(());
+        };
+        match self.segment(off, n) {
+            Some(buf) => file.read_exact_at(buf, off),
+            None => Ok(()),
+        }
     }
 
     /// Read those of the `wanted` (offset, size) ranges not read yet, merging those
@@ -364,7 +368,7 @@ impl Sparse {
 
 /// Read only the parts of a plain module file a reader looks at: the ELF header,
 /// section headers and names, the named `sections`, then the ranges `extra` names
-/// once those are read; with `to_end`, everything from the section headers to the
+/// (if any) once those are read; with `to_end`, everything from the section headers to the
 /// end of the file (where a signature sits). Returns the image of the parts read
 /// (see [`SparseImage`]): a file up to 24 KiB is read whole. Few system calls:
 /// ranges less than 4 KiB apart are read as one, the last 4 KiB (or more, from
@@ -374,7 +378,7 @@ pub fn read_sparse<'b>(
     sp: &'b mut Sparse,
     sections: &[&[u8]],
     to_end: bool,
-    extra: &ExtraRanges<'_>,
+    extra: Option<&ExtraRanges<'_>>,
 ) -> std::io::Result<SparseImage<'b>> {
     let file = &mf.file;
     let len = file.metadata()?.len();
@@ -385,20 +389,11 @@ pub fn read_sparse<'b>(
         sp.segs.clear();
         return Ok(SparseImage::whole(&sp.buf[..sp.used]));
     }
-    let head = &mf.head[..mf.head_len];
-    if head.len() == HEAD {
-        if sp.buf.len() < HEAD {
-            sp.buf.resize(HEAD, 0);
-        }
-        sp.buf[..HEAD].copy_from_slice(head);
-        sp.segs.push(Segment {
-            off: 0,
-            len: HEAD as u64,
-            at: 0,
-        });
-        sp.used = HEAD;
-    } else {
-        sp.read(file, 0, HEAD as u64)?;
+    // the header read when opening the file
+    match sp.segment(0, HEAD) {
+        Some(buf) if mf.head_len == HEAD => buf.copy_from_slice(&mf.head),
+        Some(buf) => file.read_exact_at(buf, 0)?,
+        None => {}
     }
     let Some((shoff, shsize)) = crate::elf::ModuleElf::section_table_range(&sp.buf[..sp.used])
     else {
@@ -437,17 +432,19 @@ pub fn read_sparse<'b>(
         Err(_) => return Ok(sp.image()),
     };
     sp.read_missing(file, &wanted)?;
-    let more: Vec<(u64, u64)> = match crate::elf::ModuleElf::parse_sparse(sp.image()) {
-        Ok(elf) => extra(&elf),
-        Err(_) => Vec::new(),
-    };
-    sp.read_missing(file, &more)?;
+    if let Some(extra) = extra
+        && let Ok(elf) = crate::elf::ModuleElf::parse_sparse(sp.image())
+    {
+        let more = extra(&elf);
+        sp.read_missing(file, &more)?;
+    }
     Ok(sp.image())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::depmod::build::NEEDED;
     use crate::elf::ModuleElf;
 
     #[test]
@@ -498,15 +495,8 @@ mod tests {
                 std::fs::write(&path, &bytes).unwrap();
                 let whole = ModuleElf::parse(&bytes).unwrap();
                 let file = ModuleFile::open(&path).unwrap();
-                let sections: [&[u8]; 5] = [
-                    b"__ksymtab_strings",
-                    b".modinfo",
-                    b".strtab",
-                    b".symtab",
-                    b"__versions",
-                ];
                 let img = bufs
-                    .read(&file, &sections, true, &|e| e.crc_section_ranges())
+                    .read(&file, &NEEDED, true, Some(&|e| e.crc_section_ranges()))
                     .unwrap();
                 if padding == 40_000 {
                     assert!(img.whole_bytes().is_none(), "{path:?} read whole");
@@ -539,13 +529,6 @@ mod tests {
             seed ^= seed << 17;
             seed
         };
-        let sections: [&[u8]; 5] = [
-            b"__ksymtab_strings",
-            b".modinfo",
-            b".strtab",
-            b".symtab",
-            b"__versions",
-        ];
         let mut compared = 0;
         for (k, mut ko) in crate::testko::all_kinds().into_iter().enumerate() {
             ko.padding = 30_000;
@@ -571,7 +554,7 @@ mod tests {
                 let Ok(file) = ModuleFile::open(&path) else {
                     continue;
                 };
-                let img = bufs.read(&file, &sections, true, &|e| e.crc_section_ranges());
+                let img = bufs.read(&file, &NEEDED, true, Some(&|e| e.crc_section_ranges()));
                 let (Ok(img), Ok(whole)) = (img, ModuleElf::parse(&bytes)) else {
                     continue;
                 };

@@ -11,7 +11,7 @@
 use super::config::{DepmodConfig, Diagnostic, Level};
 use crate::elf::{Bind, ModuleElf, SparseImage};
 use crate::error::{Error, strerror};
-use crate::file::{ModuleFile, ReadBuffers};
+use crate::file::{ExtraRanges, ModuleFile, ReadBuffers};
 use crate::fxhash::FastHash;
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
@@ -511,11 +511,7 @@ impl Depmod {
                 }
                 continue;
             };
-            if self.opts.check_symvers
-                && Some(&sym.crc) != p.need_crcs.get(j)
-                && !need.weak
-                && self.opts.print_unknown
-            {
+            if self.parse_crcs() && Some(&sym.crc) != p.need_crcs.get(j) && !need.weak {
                 r.log.push(diag(
                     Level::Warning,
                     format!(
@@ -750,6 +746,7 @@ fn scan_dir(
     crcs: bool,
 ) -> Vec<Found> {
     use nix::dir::Type;
+    use rayon::iter::Either;
     use rayon::prelude::*;
     use std::os::fd::AsFd;
     enum Entry {
@@ -763,7 +760,7 @@ fn scan_dir(
         .filter_map(|entry| {
             let cname = entry.file_name();
             let name = cname.to_bytes();
-            if name == b"build" || name == b"source" || cfg.is_excluded(name) {
+            if cfg.is_excluded(name) {
                 return None;
             }
             let mut path = prefix.to_vec();
@@ -812,18 +809,21 @@ fn scan_dir(
     entries
         .into_par_iter()
         .flat_map_iter(|e| match e {
-            Entry::Message(d) => Flat::One(Some(Found::Message(d))),
+            Entry::Message(d) => Either::Left(Some(Found::Message(d)).into_iter()),
             Entry::File(path, name, modname) => {
                 let parsed = BUFFERS.with(|b| {
                     let bufs = &mut b.borrow_mut();
                     let file = ModuleFile::open_at(fd, &name, os(&path).to_path_buf());
                     parse_file(&path, file, crcs, bufs)
                 });
-                Flat::One(Some(Found::File {
-                    path,
-                    modname,
-                    parsed: Box::new(parsed),
-                }))
+                Either::Left(
+                    Some(Found::File {
+                        path,
+                        modname,
+                        parsed: Box::new(parsed),
+                    })
+                    .into_iter(),
+                )
             }
             Entry::Dir(mut path, name) => {
                 match nix::dir::Dir::openat(
@@ -834,42 +834,27 @@ fn scan_dir(
                 ) {
                     Ok(sub) => {
                         path.push(b'/');
-                        Flat::Many(scan_dir(cfg, sub, &path, dfd + 1, crcs).into_iter())
+                        Either::Right(scan_dir(cfg, sub, &path, dfd + 1, crcs).into_iter())
                     }
-                    Err(e) => Flat::One(Some(Found::Message(diag(
-                        Level::Err,
-                        format!(
-                            "openat({}, {}, O_RDONLY): {}\n",
-                            dfd,
-                            lossy(name.as_bytes()),
-                            strerror(e as i32)
-                        ),
-                    )))),
+                    Err(e) => Either::Left(
+                        Some(Found::Message(diag(
+                            Level::Err,
+                            format!(
+                                "openat({}, {}, O_RDONLY): {}\n",
+                                dfd,
+                                lossy(name.as_bytes()),
+                                strerror(e as i32)
+                            ),
+                        )))
+                        .into_iter(),
+                    ),
                 }
             }
         })
         .collect()
 }
 
-/// One found item or a directory's items, as one iterator.
-enum Flat {
-    One(Option<Found>),
-    Many(std::vec::IntoIter<Found>),
-}
-
-impl Iterator for Flat {
-    type Item = Found;
-    fn next(&mut self) -> Option<Found> {
-        match self {
-            Flat::One(f) => f.take(),
-            Flat::Many(it) => it.next(),
-        }
-    }
-}
-
-/// Parse one module file the way depmod uses it: exports (`failed to load symbols`
-/// on error), `.modinfo` aliases/softdeps/weakdeps, needed symbols. Decompression
-/// errors are logged once per read, as kmod (which retries) does: three times.
+/// [`parse_file`] of the module at `path`.
 fn parse_module(path: &[u8], crcs: bool) -> Parsed {
     BUFFERS.with(|b| parse_file(path, ModuleFile::open(os(path)), crcs, &mut b.borrow_mut()))
 }
@@ -879,7 +864,7 @@ thread_local! {
 }
 
 /// Sections depmod reads.
-const NEEDED: [&[u8]; 5] = [
+pub(crate) const NEEDED: [&[u8]; 5] = [
     b"__ksymtab_strings",
     b".modinfo",
     b".strtab",
@@ -895,15 +880,14 @@ fn load_for_depmod(
     crcs: bool,
     bufs: &mut ReadBuffers,
 ) -> Result<SparseImage<'_>, Error> {
-    let f = file?;
-    if crcs {
-        bufs.read(&f, &NEEDED, false, &|elf| elf.crc_section_ranges())
-    } else {
-        bufs.read(&f, &NEEDED, false, &|_| Vec::new())
-    }
+    let crc_sections: &ExtraRanges<'_> = &|elf| elf.crc_section_ranges();
+    bufs.read(&file?, &NEEDED, false, crcs.then_some(crc_sections))
 }
 
-/// Parse a module file (`file`: its opening) the way depmod reads modules.
+/// Parse one module file (`file`: its opening) the way depmod uses it: exports
+/// (`failed to load symbols` on error), `.modinfo` aliases/softdeps/weakdeps,
+/// needed symbols. Decompression errors are logged once per read, as kmod (which
+/// retries) does: three times.
 fn parse_file(
     path: &[u8],
     file: Result<ModuleFile, Error>,
