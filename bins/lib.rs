@@ -9,6 +9,7 @@ pub mod dispatch;
 pub mod env;
 pub mod getopt;
 pub mod render;
+pub mod syslog;
 pub mod tools;
 
 pub use env::Env;

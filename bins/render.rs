@@ -1,6 +1,10 @@
 //! Every line a tool prints to stdout is formatted here; tools hand over data.
+//! (`depmod -n` prints the library's rendering of its output files, and
+//! `kmod static-nodes` its own three formats, in `tools/static_nodes.rs`.)
 
+use libkmod_rs::{Action, Param};
 use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
 
 /// modinfo's `key:` column: the key, a colon, and spaces up to column 16 (none for
 /// keys of 15 bytes or more).
@@ -33,23 +37,12 @@ pub fn value(out: &mut dyn Write, value: &[u8], sep: u8) -> io::Result<()> {
     out.write_all(&line)
 }
 
-/// A module parameter as modinfo shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Param<'a> {
-    /// Parameter name.
-    pub name: &'a [u8],
-    /// Description (`parm=`), if any.
-    pub desc: Option<&'a [u8]>,
-    /// Type (`parmtype=`), if any.
-    pub ty: Option<&'a [u8]>,
-}
-
 /// A parameter in the full listing (`parm:` column): `name:desc (type)`,
 /// `name:desc`, or `name:type`.
 pub fn modinfo_param(out: &mut dyn Write, p: &Param<'_>, sep: u8) -> io::Result<()> {
     let mut v = p.name.to_vec();
     v.push(b':');
-    match (p.desc, p.ty) {
+    match (p.description, p.ty) {
         (Some(d), Some(t)) => {
             v.extend_from_slice(d);
             v.extend_from_slice(b" (");
@@ -71,7 +64,7 @@ pub fn modinfo_param(out: &mut dyn Write, p: &Param<'_>, sep: u8) -> io::Result<
 pub fn modinfo_param_value(out: &mut dyn Write, p: &Param<'_>, sep: u8) -> io::Result<()> {
     let mut v = p.name.to_vec();
     v.push(b':');
-    match (p.desc, p.ty) {
+    match (p.description, p.ty) {
         (Some(d), Some(t)) => {
             v.extend_from_slice(d);
             v.extend_from_slice(b" (");
@@ -87,6 +80,105 @@ pub fn modinfo_param_value(out: &mut dyn Write, p: &Param<'_>, sep: u8) -> io::R
     }
     v.push(sep);
     out.write_all(&v)
+}
+
+/// lsmod's header line.
+pub fn lsmod_header(out: &mut dyn Write) -> io::Result<()> {
+    out.write_all(b"Module                  Size  Used by\n")
+}
+
+/// One lsmod row: `%-19s %8ld  %d` and ` holder,holder` (no trailing space).
+pub fn lsmod_row(
+    out: &mut dyn Write,
+    name: &[u8],
+    size: i64,
+    refcnt: i32,
+    holders: &[&[u8]],
+) -> io::Result<()> {
+    let mut line = Vec::with_capacity(name.len() + 40);
+    line.extend_from_slice(name);
+    line.resize(line.len().max(19), b' ');
+    line.extend_from_slice(format!(" {size:>8}  {refcnt}").as_bytes());
+    for (k, h) in holders.iter().enumerate() {
+        line.push(if k == 0 { b' ' } else { b',' });
+        line.extend_from_slice(h);
+    }
+    line.push(b'\n');
+    out.write_all(&line)
+}
+
+/// One `modprobe -c` record: `kw key` then ` value` (if any) and a newline.
+pub fn config_record(
+    out: &mut dyn Write,
+    keyword: &str,
+    key: &[u8],
+    value: Option<&[u8]>,
+) -> io::Result<()> {
+    let mut line = keyword.as_bytes().to_vec();
+    line.push(b' ');
+    line.extend_from_slice(key);
+    if let Some(v) = value {
+        line.push(b' ');
+        line.extend_from_slice(v);
+    }
+    line.push(b'\n');
+    out.write_all(&line)
+}
+
+/// The line `modprobe -c` prints between the configuration and the index dumps.
+pub fn config_end(out: &mut dyn Write) -> io::Result<()> {
+    out.write_all(b"\n# End of configuration files. Dumping indexes now:\n\n")
+}
+
+/// `--show-modversions`/`--show-exports`: `0x%08x<TAB>symbol`.
+pub fn symbol_version(out: &mut dyn Write, crc: u64, name: &[u8]) -> io::Result<()> {
+    let mut line = format!("0x{crc:08x}\t").into_bytes();
+    line.extend_from_slice(name);
+    line.push(b'\n');
+    out.write_all(&line)
+}
+
+/// A probe action: `install <cmd> <opts>`, `insmod <path> <opts>`, `builtin <name>`.
+pub fn action(out: &mut dyn Write, action: &Action) -> io::Result<()> {
+    let mut line = Vec::new();
+    match action {
+        Action::Install { command, options } => {
+            line.extend_from_slice(b"install ");
+            line.extend_from_slice(command);
+            line.push(b' ');
+            line.extend_from_slice(options);
+        }
+        Action::Insmod { path, options } => {
+            line.extend_from_slice(b"insmod ");
+            line.extend_from_slice(path.as_os_str().as_bytes());
+            line.push(b' ');
+            line.extend_from_slice(options);
+        }
+        Action::Builtin { name } => {
+            line.extend_from_slice(b"builtin ");
+            line.extend_from_slice(name);
+        }
+        Action::Nothing => return Ok(()),
+    }
+    line.push(b'\n');
+    out.write_all(&line)
+}
+
+/// A line modprobe shows while removing (`rmmod <name>`, `remove <command>`):
+/// `<what> <text>` and a newline.
+pub fn removal(out: &mut dyn Write, what: &str, text: &[u8]) -> io::Result<()> {
+    let mut line = what.as_bytes().to_vec();
+    line.push(b' ');
+    line.extend_from_slice(text);
+    line.push(b'\n');
+    out.write_all(&line)
+}
+
+/// `modprobe -R`: a module name and a newline.
+pub fn name(out: &mut dyn Write, name: &[u8]) -> io::Result<()> {
+    let mut line = name.to_vec();
+    line.push(b'\n');
+    out.write_all(&line)
 }
 
 #[cfg(test)]

@@ -95,6 +95,7 @@ impl Fx {
                 kernel: Box::new(&mut *k),
                 out: &mut out,
                 err: &mut err,
+                vars: kmod_rs::env::Vars::default(),
             };
             kmod_rs::run(&argv, &mut env)
         };

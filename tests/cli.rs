@@ -15,6 +15,7 @@ fn run_in(root: &std::path::Path, argv: &[&str]) -> (i32, String, String) {
             kernel: Box::new(FakeKernel::new(Root::at(root), "4.4.4")),
             out: &mut out,
             err: &mut err,
+            vars: kmod_rs::env::Vars::default(),
         };
         let argv: Vec<OsString> = argv.iter().map(OsString::from).collect();
         kmod_rs::run(&argv, &mut env)

@@ -149,6 +149,7 @@ fn run_os(fx: &Fx, k: &mut FakeKernel, argv: &[OsString]) -> Ran {
             kernel: Box::new(&mut *k),
             out: &mut out,
             err: &mut err,
+            vars: kmod_rs::env::Vars::default(),
         };
         kmod_rs::run(argv, &mut env)
     };
@@ -485,8 +486,7 @@ fn insmod_relative_path_is_made_absolute() {
     let rel = pathdiff(&fx.path("/files/rel.ko"), &cwd);
     let mut k = kernel(&fx);
     fx.write("/sys/module/x", "");
-    k.fail
-        .insert("rel".into(), libkmod_rs::error::errno::ENOEXEC);
+    k.fail.insert("rel".into(), libkmod_rs::Errno::ENOEXEC);
     let r = run_with(&fx, &mut k, &["insmod", "-vvv", &rel]);
     let lines: Vec<&str> = r.err.lines().collect();
     assert!(
@@ -631,14 +631,16 @@ fn insmod_force_through_init_module_strips_the_image() {
         );
         let got = &k.received[1];
         assert_eq!(got.len(), image.len());
-        let elf = libkmod_rs::elf::ModuleElf::parse(got).unwrap();
-        let info: Vec<&[u8]> = elf.modinfo_strings().unwrap();
+        let info = libkmod_rs::ModuleImage::from_bytes(got.clone())
+            .unwrap()
+            .info()
+            .unwrap();
         assert_eq!(
-            info.iter().any(|s| s.starts_with(b"vermagic=")),
+            info.get(b"vermagic").next().is_some(),
             !strip_vermagic,
             "{opt}"
         );
-        assert!(info.contains(&&b"author=x"[..]));
+        assert_eq!(info.get(b"author").collect::<Vec<_>>(), [b"x"]);
         assert_eq!(versions_alloc(got), !strip_versions, "{opt}");
         // only -f passes both of the fake kernel's checks
         assert_eq!(
@@ -778,17 +780,17 @@ fn insmod_falls_back_when_the_kernel_cannot_decompress() {
     fx.compression("xz");
     let f = fx.file("crc.ko.xz", &xz64(&image));
     let mut k = kernel(&fx);
-    let o = libkmod_rs::insert::insert_module(
+    let o = libkmod_rs::insert(
         &mut k,
         &fx.root(),
         Path::new(&f),
-        "",
-        libkmod_rs::insert::InsertFlags::default(),
+        b"",
+        libkmod_rs::InsertFlags::default(),
+        &mut (),
     )
     .unwrap();
-    assert!(o.fell_back());
-    assert_eq!(o.attempts.len(), 2);
-    assert_eq!(o.attempts[0].result, Err(libkmod_rs::error::errno::EINVAL));
+    assert!(o.fell_back);
+    assert_eq!(k.calls.len(), 2);
 
     // with a force option the fallback image is stripped
     let fx = Fx::new();
@@ -796,13 +798,8 @@ fn insmod_falls_back_when_the_kernel_cannot_decompress() {
     let f = fx.file("crc.ko.xz", &xz64(&image));
     let mut k = kernel(&fx);
     assert_eq!(run_with(&fx, &mut k, &["insmod", "-f", &f]).code, 0);
-    let elf = libkmod_rs::elf::ModuleElf::parse(&k.received[1]).unwrap();
-    assert!(
-        !elf.modinfo_strings()
-            .unwrap()
-            .iter()
-            .any(|s| s.starts_with(b"vermagic="))
-    );
+    let image = libkmod_rs::ModuleImage::from_bytes(k.received[1].clone()).unwrap();
+    assert!(image.info().unwrap().get(b"vermagic").next().is_none());
 }
 
 #[test]
@@ -812,7 +809,7 @@ fn insmod_fallback_that_fails_too_reports_both_attempts() {
     fx.compression("xz");
     let f = fx.file("ff.ko.xz", &xz64(&image));
     let mut k = kernel(&fx);
-    k.fail.insert("ff".into(), 2);
+    k.fail.insert("ff".into(), libkmod_rs::Errno::ENOENT);
     k.kmsg.insert(
         "ff".into(),
         vec!["ff: Unknown symbol missing_fn (err -2)".into()],
@@ -880,7 +877,7 @@ fn insmod_kernel_errors_are_mapped_and_followed_by_the_kernel_log() {
         let fx = Fx::new();
         let f = fx.file("k.ko", &plain("k"));
         let mut k = kernel(&fx);
-        k.fail.insert("k".into(), e);
+        k.fail.insert("k".into(), libkmod_rs::Errno::from_raw(e));
         k.kmsg.insert(
             "k".into(),
             vec!["k: first line".into(), "k: second \\x0a line".into()],
@@ -902,7 +899,7 @@ fn insmod_kernel_errors_are_mapped_and_followed_by_the_kernel_log() {
     let fx = Fx::new();
     let f = fx.file("k.ko", &plain("k"));
     let mut k = kernel(&fx);
-    k.fail.insert("k".into(), 1);
+    k.fail.insert("k".into(), libkmod_rs::Errno::from_raw(1));
     let r = run_with(&fx, &mut k, &["insmod", &f]);
     assert_eq!(
         r.err,
@@ -1118,7 +1115,7 @@ fn rmmod_kernel_refusal_and_argument_order() {
     fx.loaded("a", "0\n", &[], None);
     fx.loaded("c", "0\n", &[], None);
     let mut k = kernel(&fx);
-    k.fail_delete.insert("a".into(), 16);
+    k.fail_delete.insert("a".into(), libkmod_rs::Errno::EBUSY);
     let dir = format!("{}/", fx.path("/files").display());
     let r = run_with(&fx, &mut k, &["rmmod", "a", "nope", &dir, "c"]);
     assert_eq!(r.code, 1);

@@ -7,10 +7,12 @@
 
 mod support;
 
+mod api;
 mod checks;
 mod cli;
 mod depmod_crash;
 mod depmod_synthetic;
+mod index;
 mod loading;
 mod modprobe_cases;
 mod oracle_depmod;

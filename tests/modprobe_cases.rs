@@ -9,19 +9,19 @@
 use crate::support::ko::Ko;
 use crate::support::*;
 use kmod_rs::Env;
-use libkmod_rs::Root;
 use libkmod_rs::kernel::fake::{Call, FakeKernel};
 use libkmod_rs::kernel::{Kernel, O_NONBLOCK, O_TRUNC};
+use libkmod_rs::{Errno, Root};
 use object::{Architecture, Endianness};
 use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 const KVER: &str = "4.4.4";
-const EPERM: i32 = 1;
-const ENOENT: i32 = 2;
-const EAGAIN: i32 = 11;
-const EEXIST: i32 = 17;
+const EPERM: Errno = Errno::from_raw(1);
+const ENOENT: Errno = Errno::ENOENT;
+const EAGAIN: Errno = Errno::EAGAIN;
+const EEXIST: Errno = Errno::EEXIST;
 
 /// A fake root with the synthetic module tree:
 /// `mod_a` (exports `a_fn`) ← `mod_b` (exports `b_fn`) ← `mod_c`; `mod_d` (alias
@@ -128,6 +128,7 @@ impl Fx {
                 kernel: Box::new(kernel),
                 out: &mut out,
                 err: &mut err,
+                vars: kmod_rs::env::Vars::default(),
             };
             let argv: Vec<OsString> = argv.iter().map(OsString::from).collect();
             kmod_rs::run(&argv, &mut env)
@@ -558,14 +559,15 @@ struct Tracking<'a> {
 }
 
 impl Kernel for Tracking<'_> {
-    fn finit_module(&mut self, file: &File, params: &[u8], flags: u32) -> Result<(), i32> {
+    fn finit_module(&mut self, file: &File, params: &[u8], flags: u32) -> Result<(), Errno> {
         self.fake.finit_module(file, params, flags)
     }
-    fn init_module(&mut self, image: &[u8], params: &[u8]) -> Result<(), i32> {
+    fn init_module(&mut self, image: &[u8], params: &[u8]) -> Result<(), Errno> {
         self.fake.init_module(image, params)
     }
-    fn delete_module(&mut self, name: &str, flags: u32) -> Result<(), i32> {
+    fn delete_module(&mut self, name: &[u8], flags: u32) -> Result<(), Errno> {
         self.fake.delete_module(name, flags)?;
+        let name = std::str::from_utf8(name).unwrap();
         let sys = self.root.join("sys/module");
         for e in std::fs::read_dir(&sys).unwrap().flatten() {
             let h = e.path().join("holders").join(name);
@@ -582,7 +584,7 @@ impl Kernel for Tracking<'_> {
         }
         Ok(())
     }
-    fn release(&self) -> Result<String, i32> {
+    fn release(&self) -> Result<String, Errno> {
         self.fake.release()
     }
 }

@@ -1232,19 +1232,16 @@ fn oracle_depmod_broken_modules() {
 /// Kernel symbols of a tree: versioned imports (from `__versions`) that no module
 /// exports, with their CRCs.
 fn kernel_symbols(t: &Tree) -> Vec<(String, u64)> {
-    use libkmod_rs::elf::ModuleElf;
-    use libkmod_rs::file::ModuleFile;
     let mut exported = BTreeSet::new();
     let mut needed = BTreeMap::new();
     for m in t.modules() {
-        let img = ModuleFile::open(&m).unwrap().load().unwrap();
-        let elf = ModuleElf::parse(&img).unwrap();
-        for s in elf.exported_symbols().unwrap_or_default() {
-            exported.insert(String::from_utf8_lossy(s.name).into_owned());
+        let image = libkmod_rs::ModuleImage::open(&m).unwrap();
+        for s in image.exports().unwrap_or_default() {
+            exported.insert(String::from_utf8_lossy(&s.name).into_owned());
         }
-        for s in elf.modversions().unwrap_or_default() {
+        for s in image.versions().unwrap_or_default() {
             needed
-                .entry(String::from_utf8_lossy(s.name).into_owned())
+                .entry(String::from_utf8_lossy(&s.name).into_owned())
                 .or_insert(s.crc);
         }
     }

@@ -1,15 +1,12 @@
-//! `depmod`: generate `modules.dep` and the other module indexes (kmod-contract §2.5, §3).
+//! `depmod`: generate `modules.dep` and the other module indexes (kmod's
+//! `tools/depmod.c`; the work is the library's [`libkmod_rs::Depmod`]).
 
-use crate::diag::{Diag, Level};
+use crate::diag::Log;
 use crate::env::Env;
 use crate::getopt::{self, HasArg, Opt};
-use libkmod_rs::depmod::build::{Depmod, Options};
-use libkmod_rs::depmod::config::{self, DepmodConfig, Diagnostic};
-use libkmod_rs::depmod::outputs;
-use libkmod_rs::error::strerror;
+use libkmod_rs::{Depmod, DepmodOptions, Error, Level};
 use std::ffi::OsString;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 /// depmod's options.
@@ -125,23 +122,6 @@ The following options are useful for people managing distributions:\n\
     )
 }
 
-fn emit(diag: &Diag, env: &mut Env<'_>, log: &mut Vec<Diagnostic>) {
-    for d in log.drain(..) {
-        diag.log(env.err, to_level(d.level), d.message.as_bytes());
-    }
-}
-
-fn to_level(l: config::Level) -> Level {
-    match l {
-        config::Level::Crit => Level::Crit,
-        config::Level::Err => Level::Err,
-        config::Level::Warning => Level::Warning,
-        config::Level::Notice => Level::Notice,
-        config::Level::Info => Level::Info,
-        config::Level::Debug => Level::Debug,
-    }
-}
-
 /// `sscanf(v, "%u.%u") == 2`.
 fn is_version_number(v: &[u8]) -> bool {
     fn num(s: &[u8], pos: &mut usize) -> bool {
@@ -172,7 +152,7 @@ fn path_of(b: &[u8]) -> PathBuf {
 /// Run depmod. Returns the exit status.
 pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
     let prog = crate::dispatch::short_name(argv0);
-    let mut diag = Diag::new(&prog);
+    let mut log = Log::new(&prog);
     let parsed = match getopt::parse(argv0, args, OPTS, false) {
         Ok(p) => p,
         Err(e) => {
@@ -184,50 +164,44 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
     let mut quick = false;
     let mut dry_run = false;
     let mut root: Vec<u8> = Vec::new();
-    let mut moddir: Vec<u8> = libkmod_rs::paths::MODULE_DIR.as_bytes().to_vec();
+    let mut moddir: Vec<u8> = libkmod_rs::MODULE_DIR.as_bytes().to_vec();
     let mut out_root: Option<Vec<u8>> = None;
-    let mut config_paths: Vec<PathBuf> = Vec::new();
-    let mut symvers: Option<Vec<u8>> = None;
-    let mut system_map: Option<Vec<u8>> = None;
-    let mut opts = Options::default();
+    let mut opts = DepmodOptions::default();
     let mut verbose = 0;
     for f in parsed.opts {
         let v = f.value.unwrap_or_default();
         match f.id {
             "a" => all = true,
             "A" => quick = true,
-            "b" => root = absolute(&v),
+            "b" => root = absolute(env, &v),
             "m" => moddir = v,
-            "o" => out_root = Some(absolute(&v)),
-            "C" => config_paths.push(path_of(&v)),
-            "E" => {
-                symvers = Some(v);
-                opts.check_symvers = true;
-            }
-            "F" => system_map = Some(v),
-            "e" => opts.print_unknown = true,
+            "o" => out_root = Some(absolute(env, &v)),
+            "C" => opts.config.push(path_of(&v)),
+            "E" => opts.symvers = Some(path_of(&v)),
+            "F" => opts.system_map = Some(path_of(&v)),
+            "e" => opts.report_unknown = true,
             "v" => verbose += 1,
             "n" => dry_run = true,
             "P" => {
                 if v.len() != 1 {
-                    diag.log(env.err, Level::Crit, b"-P only takes a single char\n");
+                    log.fatal(env.err, b"-P only takes a single char\n");
                     return 1;
                 }
-                opts.sym_prefix = Some(v[0]);
+                opts.symbol_prefix = Some(v[0]);
             }
-            "w" => opts.warn_dups = true,
+            "w" => opts.warn_duplicates = true,
             id @ ("h" | "V") => {
                 return crate::dispatch::help_or_version(id, env, || help(&prog));
             }
             _ => {}
         }
     }
-    diag.threshold = match verbose {
+    log.set_threshold(match verbose {
         0 => Level::Warning,
         1 => Level::Notice,
         2 => Level::Info,
         _ => Level::Debug,
-    };
+    });
     opts.verbose = verbose > 0;
     let mut operands = parsed.operands.into_iter();
     let kversion = match operands.next() {
@@ -236,7 +210,7 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
                 let mut m = b"Bad version passed ".to_vec();
                 m.extend_from_slice(&v);
                 m.push(b'\n');
-                diag.error(env.err, m);
+                log.error(env.err, m);
                 return 1;
             }
             v
@@ -244,16 +218,12 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
         None => match env.kernel.release() {
             Ok(r) => r.into_bytes(),
             Err(e) => {
-                diag.log(
-                    env.err,
-                    Level::Crit,
-                    format!("uname() failed: {}\n", strerror(e)).as_bytes(),
-                );
+                log.fatal(env.err, format!("uname() failed: {e}\n"));
                 return 1;
             }
         },
     };
-    let files: Vec<Vec<u8>> = operands.collect();
+    opts.files = operands.map(|f| path_of(&f)).collect();
     let moddir: Vec<u8> = moddir.iter().copied().skip_while(|&c| c == b'/').collect();
     let join = |r: &[u8]| {
         let mut d = r.to_vec();
@@ -271,159 +241,61 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
     } else {
         (join(&root), join(out_root.as_deref().unwrap_or(&root)))
     };
-    opts.dirname.clone_from(&dirname);
-    opts.kversion.clone_from(&kversion);
-    if files.is_empty() {
+    opts.dir = path_of(&dirname);
+    opts.release.clone_from(&kversion);
+    if opts.files.is_empty() {
         all = true;
     }
     if quick {
         if dry_run {
             return 0;
         }
-        if up_to_date(&dirname, &diag, env) {
+        if Depmod::is_up_to_date(&opts.dir, &mut log.sink(env.err)) {
             return 0;
         }
         all = true;
     }
-    let mut log: Vec<Diagnostic> = Vec::new();
-    let mut depmod = Depmod::new(opts.clone(), DepmodConfig::default());
-    if let Some(f) = &symvers {
-        if let Err(e) = depmod.load_symvers(&path_of(f)) {
-            let m = format!(
-                "could not load {}: {}\n",
-                String::from_utf8_lossy(f),
-                strerror(e)
-            );
-            diag.log(env.err, Level::Crit, m.as_bytes());
-            return 1;
-        }
-    } else if let Some(f) = &system_map {
-        if let Err(e) = depmod.load_system_map(&path_of(f)) {
-            let m = format!(
-                "could not load {}: {}\n",
-                String::from_utf8_lossy(f),
-                strerror(e)
-            );
-            diag.log(env.err, Level::Crit, m.as_bytes());
-            return 1;
-        }
-    } else if depmod.opts.print_unknown {
-        diag.log(env.err, Level::Warning, b"-e needs -E or -F\n");
-        depmod.opts.print_unknown = false;
-    }
-    emit(&diag, env, &mut depmod.log);
     if all {
-        let (cfg, mut cfg_log) = DepmodConfig::load(&env.root, &config_paths, &kversion);
-        emit(&diag, env, &mut cfg_log);
-        depmod.cfg = cfg;
-        if let Err(e) = depmod.scan() {
-            emit(&diag, env, &mut depmod.log);
-            let m = format!("could not search modules: {}\n", strerror(e));
-            diag.log(env.err, Level::Crit, m.as_bytes());
-            return 1;
-        }
-    } else {
-        for f in &files {
-            if f.first() != Some(&b'/') {
-                let mut m = f.clone();
-                m.extend_from_slice(b": not absolute path.\n");
-                diag.log(env.err, Level::Crit, &m);
-                return 1;
-            }
-            if let Err(m) = depmod.add_file(f) {
-                emit(&diag, env, &mut depmod.log);
-                diag.log(env.err, Level::Crit, m.as_bytes());
-                return 1;
-            }
-        }
+        opts.files.clear();
     }
-    emit(&diag, env, &mut depmod.log);
-    depmod.build_array();
-    emit(&diag, env, &mut depmod.log);
-    let loaded = depmod.load();
-    for line in depmod.show.drain(..) {
-        let _ = env.out.write_all(&line);
+    let depmod = match Depmod::run(&env.root, &opts, &mut log.sink(env.err)) {
+        Ok(d) => d,
+        Err(e) => return fatal(&log, env, &e),
+    };
+    for line in depmod.verbose_lines() {
+        let _ = env.out.write_all(line);
     }
-    emit(&diag, env, &mut depmod.log);
-    if loaded.is_err() {
+    if !depmod.report().cycles.is_empty() {
         return 1;
     }
     let result = if dry_run {
-        let r = outputs::write_stdout(&depmod, env.out, &mut log);
-        emit(&diag, env, &mut log);
-        r.map_err(|e| match e {
-            outputs::OutputError::Fatal(m) => m,
-            outputs::OutputError::Io(e) => format!("{e}\n").into_bytes(),
-        })
+        depmod.write_text(env.out, &mut log.sink(env.err))
     } else {
-        let r = outputs::write_files(&depmod, &path_of(&outdirname), &mut log);
-        emit(&diag, env, &mut log);
-        r
+        depmod.write_files(&path_of(&outdirname), &mut log.sink(env.err))
     };
     // The process ends next: freeing the module table piece by piece would only
     // add to depmod's run time (the kernel reclaims it all at once).
     std::mem::forget(depmod);
     match result {
         Ok(()) => 0,
-        Err(m) => {
-            if !m.is_empty() {
-                diag.log(env.err, Level::Crit, &m);
-            }
-            1
-        }
+        Err(e) => fatal(&log, env, &e),
     }
 }
 
-fn absolute(p: &[u8]) -> Vec<u8> {
-    libkmod_rs::file::make_absolute(Path::new(getopt::os(p).as_os_str()))
+/// Print what stopped depmod (kmod's FATAL message; nothing when it was reported
+/// already); the exit status.
+fn fatal(log: &Log, env: &mut Env<'_>, e: &Error) -> i32 {
+    match e {
+        Error::Fatal { message } if message.is_empty() => {}
+        Error::Fatal { message } => log.fatal(env.err, message),
+        e => log.fatal(env.err, format!("{e}\n")),
+    }
+    1
+}
+
+fn absolute(env: &Env<'_>, p: &[u8]) -> Vec<u8> {
+    env.vars
+        .absolute(Path::new(&getopt::os(p)))
         .into_os_string()
         .into_vec()
-}
-
-use std::os::unix::ffi::OsStringExt;
-
-/// Is any module file under `dir` newer than `mtime`? (`build`/`source` skipped.)
-fn newer(dir: &Path, mtime: i64) -> bool {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return false;
-    };
-    for e in rd.flatten() {
-        let name = e.file_name();
-        if name == "build" || name == "source" {
-            continue;
-        }
-        let p = e.path();
-        let Ok(m) = std::fs::metadata(&p) else {
-            continue;
-        };
-        if m.is_dir() {
-            if newer(&p, mtime) {
-                return true;
-            }
-        } else if m.is_file()
-            && libkmod_rs::name::has_module_extension(name.as_bytes())
-            && m.mtime() > mtime
-        {
-            return true;
-        }
-    }
-    false
-}
-
-/// `-A`: is `modules.dep` newer than every module file? Errors count as "not up to date".
-fn up_to_date(dirname: &[u8], diag: &Diag, env: &mut Env<'_>) -> bool {
-    let dir = path_of(dirname);
-    let dep = match std::fs::metadata(dir.join("modules.dep")) {
-        Ok(m) => m.mtime(),
-        Err(e) => {
-            let m = format!(
-                "could not fstatat({}, modules.dep): {}\n",
-                String::from_utf8_lossy(dirname),
-                strerror(e.raw_os_error().unwrap_or(2))
-            );
-            diag.error(env.err, m);
-            return false;
-        }
-    };
-    !newer(&dir, dep)
 }

@@ -1,4 +1,4 @@
-//! `insmod`: insert one module file into the kernel (kmod-contract §2.2, §2.8, §5.5).
+//! `insmod`: insert one module file into the kernel (kmod's `tools/insmod.c`).
 //!
 //! No dependencies, no configuration: the file is inserted as given, with the
 //! remaining arguments as its parameters. `-f` forces both version checks off; kmod
@@ -9,19 +9,13 @@
 //! file the kernel cannot decompress is decompressed here and loaded with
 //! `init_module` (see [`libkmod_rs::insert`]).
 
-use super::logging::{self, ToolLog};
-use crate::diag::Level;
+use super::common;
+use crate::diag::Log;
 use crate::env::Env;
 use crate::getopt::{self, HasArg, Opt};
-use libkmod_rs::check;
-use libkmod_rs::error::{errno, strerror};
-use libkmod_rs::insert::{self, InsertFlags};
+use libkmod_rs::{Checker, ConfigSource, Errno, Error, InsertFlags};
 use std::ffi::OsString;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-
-/// `ESRCH`.
-const ESRCH: i32 = 3;
 
 /// insmod's options.
 pub const OPTS: &[Opt] = &[
@@ -56,22 +50,25 @@ fn help(prog: &str) -> String {
     )
 }
 
+/// `ESRCH`: the kernel's answer to a module with a wrong symbol version.
+const ESRCH: Errno = Errno::from_raw(3);
+
 /// insmod's wording for the errors the kernel returns most (`mod_strerror`).
 #[must_use]
-pub fn mod_strerror(e: i32) -> String {
+pub fn mod_strerror(e: Errno) -> String {
     match e {
-        errno::ENOEXEC => "Invalid module format".into(),
-        errno::ENOENT => "Unknown symbol in module".into(),
+        Errno::ENOEXEC => "Invalid module format".into(),
+        Errno::ENOENT => "Unknown symbol in module".into(),
         ESRCH => "Module has wrong symbol version".into(),
-        errno::EINVAL => "Invalid parameters".into(),
-        _ => strerror(e),
+        Errno::EINVAL => "Invalid parameters".into(),
+        _ => e.to_string(),
     }
 }
 
 /// Run insmod. Returns the exit status.
 pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
     let prog = crate::dispatch::short_name(argv0);
-    let parsed = match logging::parse_args(argv0, args, OPTS, false) {
+    let parsed = match common::parse_args(argv0, args, OPTS, false) {
         Ok(p) => p,
         Err(e) => {
             let _ = env.err.write_all(e.0.as_bytes());
@@ -83,7 +80,12 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
     let mut verbose = 0;
     for f in &parsed.opts {
         match f.id {
-            "f" => flags = InsertFlags::force(),
+            "f" => {
+                flags = InsertFlags {
+                    force_modversion: true,
+                    force_vermagic: true,
+                };
+            }
             "force-modversion" => flags.force_modversion = true,
             "force-vermagic" => flags.force_vermagic = true,
             "s" => use_syslog = true,
@@ -94,7 +96,7 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
             _ => {}
         }
     }
-    let mut log = ToolLog::new(&prog);
+    let mut log = Log::new(&prog);
     log.open(use_syslog, &env.root);
     let Some(filename) = parsed.operands.first() else {
         log.error(env.err, "missing filename.\n");
@@ -104,8 +106,8 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
         log.error(env.err, "this tool does not support loading from stdin!\n");
         return 1;
     }
-    let opts = insert::options_from_args(&parsed.operands[1..]);
-    if logging::kmod_new(env).is_none() {
+    let opts = common::options_from_args(&parsed.operands[1..]);
+    if common::kmod_new(env, None, &ConfigSource::None).is_none() {
         log.error(env.err, "kmod_new() failed!\n");
         return 1;
     }
@@ -115,50 +117,48 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
     r
 }
 
-fn insmod(
-    log: &ToolLog,
-    env: &mut Env<'_>,
-    filename: &[u8],
-    opts: &[u8],
-    flags: InsertFlags,
-) -> i32 {
-    let path = libkmod_rs::file::make_absolute(Path::new(&getopt::os(filename)));
+fn insmod(log: &Log, env: &mut Env<'_>, filename: &[u8], opts: &[u8], flags: InsertFlags) -> i32 {
+    let path = env.vars.absolute(Path::new(&getopt::os(filename)));
     let found = match std::fs::metadata(&path) {
-        Ok(_) if libkmod_rs::name::path_to_modname(filename).is_none() => Err(errno::ENOENT),
+        Ok(_) if libkmod_rs::name::path_to_modname(filename).is_none() => Err(Errno::ENOENT),
         Ok(_) => Ok(()),
-        Err(e) => Err(e.raw_os_error().unwrap_or(errno::ENOENT)),
+        Err(e) => Err(Errno::from(&e)),
     };
     if let Err(e) = found {
         let mut msg = b"could not load module ".to_vec();
         msg.extend_from_slice(filename);
-        msg.extend_from_slice(format!(": {}\n", strerror(e)).as_bytes());
+        msg.extend_from_slice(format!(": {e}\n").as_bytes());
         log.error(env.err, msg);
         return 1;
     }
     // beyond kmod: refuse what the kernel would refuse, with a precise message
-    if let Err(r) = check::check_module(env.kernel.as_ref(), &env.root, &path, flags, false) {
+    if let Err(Error::Refused { reason, .. }) =
+        Checker::new(env.kernel.as_ref(), &env.root).check(&path, flags, &[], false)
+    {
         let mut msg = b"could not insert module ".to_vec();
         msg.extend_from_slice(filename);
-        msg.extend_from_slice(format!(": {}\n", r.reason).as_bytes());
+        msg.extend_from_slice(format!(": {reason}\n").as_bytes());
         log.error(env.err, msg);
         return 1;
     }
-    match insert::insert_module(env.kernel.as_mut(), &env.root, &path, opts, flags) {
+    let r = libkmod_rs::insert(
+        env.kernel.as_mut(),
+        &env.root,
+        &path,
+        opts,
+        flags,
+        &mut log.sink(env.err),
+    );
+    match r {
         Ok(_) => 0,
         Err(e) => {
-            let mut lib = e.message.iter().cloned().collect();
-            log.lib(env.err, &mut lib);
-            if e.logs_failure() {
-                let mut msg = b"Failed to insert module '".to_vec();
-                msg.extend_from_slice(path.as_os_str().as_bytes());
-                msg.extend_from_slice(format!("': {}\n", strerror(e.errno)).as_bytes());
-                log.log(env.err, Level::Info, &msg);
-            }
             let mut msg = b"could not insert module ".to_vec();
             msg.extend_from_slice(filename);
-            msg.extend_from_slice(format!(": {}\n", mod_strerror(e.errno)).as_bytes());
+            msg.extend_from_slice(format!(": {}\n", mod_strerror(e.errno())).as_bytes());
             log.error(env.err, msg);
-            log.kernel_lines(env.err, &e.kernel_log);
+            if let Error::Kernel { log: lines, .. } = &e {
+                log.kernel_lines(env.err, lines);
+            }
             1
         }
     }

@@ -1,4 +1,4 @@
-//! `lsmod` (also `kmod list`): show the loaded modules (kmod-contract §2.1).
+//! `lsmod` (also `kmod list`): show the loaded modules (kmod's `tools/lsmod.c`).
 //!
 //! One row per `/proc/modules` line, in its order: the name left-justified in 19
 //! columns, the size right-justified in 8, the use count, and the holders joined by
@@ -7,13 +7,13 @@
 //! holders from `holders/` in readdir order; unreadable values print as negative
 //! errnos, as kmod prints them.
 
-use super::logging::{self, ToolLog};
+use super::common;
+use crate::diag::Log;
 use crate::env::Env;
 use crate::getopt::{self, Opt};
-use libkmod_rs::error::strerror;
-use libkmod_rs::state;
+use crate::render;
+use libkmod_rs::ConfigSource;
 use std::ffi::OsString;
-use std::io::{self, Write};
 
 /// lsmod's options.
 pub const OPTS: &[Opt] = &[
@@ -23,9 +23,6 @@ pub const OPTS: &[Opt] = &[
     getopt::HELP,
 ];
 
-/// The header line.
-pub const HEADER: &[u8] = b"Module                  Size  Used by\n";
-
 fn help(prog: &str) -> String {
     format!(
         "Usage:\n\t{prog} [options]\nOptions:\n\
@@ -34,26 +31,6 @@ fn help(prog: &str) -> String {
 \t-V, --version     show version\n\
 \t-h, --help        show this help\n"
     )
-}
-
-/// One row: `%-19s %8ld  %d` and ` holder,holder` (no trailing space).
-pub fn row(
-    out: &mut dyn Write,
-    name: &[u8],
-    size: i64,
-    refcnt: i32,
-    holders: &[Vec<u8>],
-) -> io::Result<()> {
-    let mut line = Vec::with_capacity(name.len() + 40);
-    line.extend_from_slice(name);
-    line.resize(line.len().max(19), b' ');
-    line.extend_from_slice(format!(" {size:>8}  {refcnt}").as_bytes());
-    for (k, h) in holders.iter().enumerate() {
-        line.push(if k == 0 { b' ' } else { b',' });
-        line.extend_from_slice(h);
-    }
-    line.push(b'\n');
-    out.write_all(&line)
 }
 
 /// Run lsmod. Returns the exit status.
@@ -70,7 +47,7 @@ pub fn run_list(args: &[OsString], env: &mut Env<'_>) -> i32 {
 }
 
 fn lsmod(prog: &str, argv0: &[u8], args: &[OsString], posix: bool, env: &mut Env<'_>) -> i32 {
-    let parsed = match logging::parse_args(argv0, args, OPTS, posix) {
+    let parsed = match common::parse_args(argv0, args, OPTS, posix) {
         Ok(p) => p,
         Err(e) => {
             let _ = env.err.write_all(e.0.as_bytes());
@@ -89,49 +66,44 @@ fn lsmod(prog: &str, argv0: &[u8], args: &[OsString], posix: bool, env: &mut Env
             _ => {}
         }
     }
-    let mut log = ToolLog::new(prog);
+    let mut log = Log::new(prog);
     log.open(use_syslog, &env.root);
     if !parsed.operands.is_empty() {
         log.error(env.err, "too many arguments provided.\n");
         return 1;
     }
-    if logging::kmod_new(env).is_none() {
+    let Some(dir) = common::kmod_new(env, None, &ConfigSource::None) else {
         log.error(env.err, "kmod_new() failed!\n");
         return 1;
-    }
+    };
     log.setup(env.err, verbose);
-    let r = list(&log, env);
+    let r = list(&log, &dir, env);
     log.finish(env.err);
     let _ = env.out.flush();
     r
 }
 
-fn list(log: &ToolLog, env: &mut Env<'_>) -> i32 {
-    let mut lib = Vec::new();
-    let names = state::loaded_modules(&env.root, &mut lib);
-    log.lib(env.err, &mut lib);
-    let names = match names {
-        Ok(n) => n,
+fn list(log: &Log, dir: &libkmod_rs::ModuleDir, env: &mut Env<'_>) -> i32 {
+    let modules = match dir.loaded(&mut log.sink(env.err)) {
+        Ok(m) => m,
         Err(e) => {
             log.error(
                 env.err,
-                format!("could not get list of modules: {}\n", strerror(e)),
+                format!("could not get list of modules: {}\n", e.errno()),
             );
             return 1;
         }
     };
-    let _ = env.out.write_all(HEADER);
-    for name in &names {
-        let refcnt = match state::refcnt(&env.root, name, &mut lib) {
-            Ok(n) => n,
-            Err(e) => -e,
-        };
-        log.lib(env.err, &mut lib);
-        let size = state::size(&env.root, name, &mut lib);
-        log.lib(env.err, &mut lib);
-        let holders = state::holders(&env.root, name, &mut lib).unwrap_or_default();
-        log.lib(env.err, &mut lib);
-        let _ = row(env.out, name, size, refcnt, &holders);
+    let _ = render::lsmod_header(env.out);
+    for m in &modules {
+        let mut sink = log.sink(env.err);
+        let refcnt = m.refcnt(&mut sink).unwrap_or_else(|e| -e.errno().raw());
+        let size = m
+            .size(&mut sink)
+            .unwrap_or_else(|e| -i64::from(e.errno().raw()));
+        let holders = m.holders(&mut sink);
+        let holders: Vec<&[u8]> = holders.iter().map(libkmod_rs::Module::name).collect();
+        let _ = render::lsmod_row(env.out, m.name(), size, refcnt, &holders);
     }
     0
 }

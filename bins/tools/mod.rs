@@ -1,8 +1,8 @@
 //! The tools, one module each: an option table, and `run`.
 
+pub mod common;
 pub mod depmod;
 pub mod insmod;
-pub mod logging;
 pub mod lsmod;
 pub mod modinfo;
 pub mod modprobe;

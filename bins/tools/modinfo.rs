@@ -1,14 +1,12 @@
-//! `modinfo`: show information about kernel modules (kmod-contract §2.4).
+//! `modinfo`: show information about kernel modules (kmod's `tools/modinfo.c`).
 
-use crate::diag::{self, Diag};
+use super::common;
+use crate::diag::{LibkmodSink, Log};
 use crate::env::Env;
 use crate::getopt::{self, HasArg, Opt};
-use crate::render::{self, Param};
-use libkmod_rs::elf::ModuleElf;
-use libkmod_rs::error::{Error, errno, strerror};
-use libkmod_rs::file::ModuleFile;
-use libkmod_rs::lookup::{Module, ModuleDir};
-use libkmod_rs::modinfo::{self, InfoEntry};
+use crate::render;
+use libkmod_rs::{ConfigSource, Errno, Error, Module, ModuleDir, ModuleInfo, Sink};
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -89,7 +87,7 @@ fn help(prog: &str) -> String {
 /// Run modinfo. Returns the exit status.
 pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
     let prog = crate::dispatch::short_name(argv0);
-    let diag = Diag::new(&prog);
+    let log = Log::new(&prog);
     let parsed = match getopt::parse(argv0, args, OPTS, false) {
         Ok(p) => p,
         Err(e) => {
@@ -124,48 +122,41 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
         }
     }
     if a.names.is_empty() {
-        diag.error(env.err, "missing module or filename.\n");
+        log.error(env.err, "missing module or filename.\n");
         return 1;
     }
-    let dir: PathBuf = if a.basedir.is_some() || a.kversion.is_some() {
-        let kver = match &a.kversion {
-            Some(k) => k.clone(),
-            None => match env.kernel.release() {
-                Ok(r) => r.into_bytes(),
-                Err(e) => {
-                    diag.error(env.err, format!("uname() failed: {}\n", strerror(e)));
-                    return 1;
-                }
-            },
-        };
-        let mut p = a.basedir.clone().unwrap_or_default();
-        p.extend_from_slice(libkmod_rs::paths::MODULE_DIR.as_bytes());
-        p.push(b'/');
-        p.extend_from_slice(&kver);
-        PathBuf::from(getopt::os(&p))
-    } else {
-        match env.kernel.release() {
-            Ok(r) => env.root.path(libkmod_rs::paths::MODULE_DIR).join(r),
-            Err(e) => {
-                diag.error(env.err, format!("uname() failed: {}\n", strerror(e)));
-                return 1;
-            }
+    let dir = match common::module_dir(env, a.basedir.as_deref(), a.kversion.as_deref()) {
+        Ok(d) => d,
+        Err(e) => {
+            log.error(env.err, format!("uname() failed: {e}\n"));
+            return 1;
         }
     };
-    let ctx = ModuleDir::new(dir);
-    if !a.modname && a.names.len() > 1 {
-        prefetch(&a.names);
-    }
+    let Some(ctx) = common::kmod_new(env, Some(dir), &ConfigSource::None) else {
+        return 1;
+    };
+    let mut prefetched = if !a.modname && a.names.len() > 1 {
+        prefetch(env, &a.names)
+    } else {
+        HashMap::new()
+    };
+    let threshold = env.vars.kmod_log_priority();
     let mut failed = false;
     for name in &a.names {
-        let ok = if a.modname {
-            name_do(&ctx, &a, name, &diag, env)
-        } else if is_module_filename(name) {
-            path_do(&ctx, &a, name, &diag, env)
-        } else {
-            alias_do(&ctx, &a, name, &diag, env)
+        let mut t = Tool {
+            ctx: &ctx,
+            a: &a,
+            log: &log,
+            prefetched: &mut prefetched,
+            threshold,
         };
-        diag::libkmod_records(env.err, ctx.take_log());
+        let ok = if a.modname {
+            t.name_do(name, env)
+        } else if is_module_filename(name) {
+            t.path_do(name, env)
+        } else {
+            t.alias_do(name, env)
+        };
         failed |= !ok;
     }
     let _ = env.out.flush();
@@ -174,28 +165,21 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
 
 /// Read the module files named by several operands in parallel (decompression is
 /// most of the time for `.ko.xz`); the results are used, in operand order, by
-/// [`get_info`].
-fn prefetch(names: &[Vec<u8>]) {
+/// [`Tool::modinfo_do`].
+fn prefetch(env: &Env<'_>, names: &[Vec<u8>]) -> HashMap<PathBuf, Result<ModuleInfo, Error>> {
     use rayon::prelude::*;
     let paths: Vec<PathBuf> = names
         .iter()
         .filter(|n| is_module_filename(n))
-        .map(|n| libkmod_rs::file::make_absolute(Path::new(&getopt::os(n))))
+        .map(|n| env.vars.absolute(Path::new(&getopt::os(n))))
         .collect();
-    let infos: Vec<(PathBuf, Result<Vec<InfoEntry>, Error>)> = paths
+    paths
         .into_par_iter()
         .map(|p| {
-            let info = info_of_file(&p);
+            let info = ModuleInfo::read(&p);
             (p, info)
         })
-        .collect();
-    PREFETCHED.with(|c| c.borrow_mut().extend(infos));
-}
-
-thread_local! {
-    /// Module information read ahead by [`prefetch`], by path.
-    static PREFETCHED: std::cell::RefCell<std::collections::HashMap<PathBuf, Result<Vec<InfoEntry>, Error>>> =
-        std::cell::RefCell::new(std::collections::HashMap::new());
+        .collect()
 }
 
 fn is_module_filename(name: &[u8]) -> bool {
@@ -203,226 +187,152 @@ fn is_module_filename(name: &[u8]) -> bool {
         && std::fs::metadata(getopt::os(name)).is_ok_and(|m| m.is_file())
 }
 
-fn path_do(ctx: &ModuleDir, a: &Args, name: &[u8], diag: &Diag, env: &mut Env<'_>) -> bool {
-    let path = libkmod_rs::file::make_absolute(Path::new(&getopt::os(name)));
-    let module = if std::fs::metadata(&path).is_ok() {
-        Module::from_path(path)
-    } else {
-        None
-    };
-    let Some(mut m) = module else {
-        let mut msg = b"Module file ".to_vec();
-        msg.extend_from_slice(name);
-        msg.extend_from_slice(b" not found.\n");
-        diag.error(env.err, msg);
-        return false;
-    };
-    modinfo_do(ctx, a, &mut m, diag, env)
+/// One operand's work.
+struct Tool<'t> {
+    ctx: &'t ModuleDir,
+    a: &'t Args,
+    log: &'t Log,
+    /// Module information read ahead, by path.
+    prefetched: &'t mut HashMap<PathBuf, Result<ModuleInfo, Error>>,
+    /// libkmod's log threshold (`KMOD_LOG`): modinfo installs no log hook.
+    threshold: i32,
 }
 
-fn name_do(ctx: &ModuleDir, a: &Args, name: &[u8], diag: &Diag, env: &mut Env<'_>) -> bool {
-    let Some(mut m) = ctx.lookup_name(name) else {
-        let mut msg = b"Module name ".to_vec();
-        msg.extend_from_slice(name);
-        msg.extend_from_slice(b" not found.\n");
-        diag.error(env.err, msg);
-        return false;
-    };
-    modinfo_do(ctx, a, &mut m, diag, env)
-}
+impl Tool<'_> {
+    /// libkmod's messages, in its own format.
+    fn lib<'e>(&self, env: &'e mut Env<'_>) -> LibkmodSink<'e> {
+        LibkmodSink {
+            threshold: self.threshold,
+            err: &mut *env.err,
+        }
+    }
 
-fn alias_do(ctx: &ModuleDir, a: &Args, name: &[u8], diag: &Diag, env: &mut Env<'_>) -> bool {
-    let Ok(list) = ctx.lookup(name) else {
-        let mut msg = b"Module alias ".to_vec();
-        msg.extend_from_slice(name);
-        msg.extend_from_slice(b" not found.\n");
-        diag.error(env.err, msg);
-        return false;
-    };
-    if list.is_empty() {
-        let mut msg = b"Module ".to_vec();
-        msg.extend_from_slice(name);
-        msg.extend_from_slice(b" not found.\n");
-        diag.error(env.err, msg);
-        return false;
+    fn error(&self, env: &mut Env<'_>, parts: &[&[u8]]) -> bool {
+        self.log.error(env.err, parts.concat());
+        false
     }
-    let mut ok = true;
-    for mut m in list {
-        ok &= modinfo_do(ctx, a, &mut m, diag, env);
-    }
-    ok
-}
 
-/// The information list of a module (kmod_module_get_info).
-fn get_info(ctx: &ModuleDir, m: &mut Module) -> Result<Vec<InfoEntry>, Error> {
-    if ctx.module_is_builtin(m) {
-        return modinfo::builtin(ctx.dir(), &m.name);
+    fn path_do(&mut self, name: &[u8], env: &mut Env<'_>) -> bool {
+        let path = env.vars.absolute(Path::new(&getopt::os(name)));
+        match self.ctx.module_from_path(&path, &mut self.lib(env)) {
+            Ok(m) => self.modinfo_do(&m, env),
+            Err(_) => self.error(env, &[b"Module file ", name, b" not found.\n"]),
+        }
     }
-    let Some(path) = m.path.clone() else {
-        return Err(Error::NotFound { name: m.name_str() });
-    };
-    if let Some(info) = PREFETCHED.with(|c| c.borrow_mut().remove(&path)) {
-        return info;
-    }
-    info_of_file(&path)
-}
 
-/// The information list of a module file.
-fn info_of_file(path: &Path) -> Result<Vec<InfoEntry>, Error> {
-    let path = path.to_path_buf();
-    let file = ModuleFile::open(&path)?;
-    BUFFERS.with(|bufs| {
-        // a plain file: only the ELF headers, `.modinfo` and the signature are read
-        let mut bufs = bufs.borrow_mut();
-        let signature: &libkmod_rs::file::ExtraRanges<'_> = &|elf| {
-            let img = elf.image();
-            let d = img.suffix();
-            libkmod_rs::signature::range(img.file_len(), &d[d.len().saturating_sub(64)..])
-                .into_iter()
-                .collect()
+    fn name_do(&mut self, name: &[u8], env: &mut Env<'_>) -> bool {
+        match self.ctx.lookup_name(name, &mut self.lib(env)) {
+            Some(m) => self.modinfo_do(&m, env),
+            None => self.error(env, &[b"Module name ", name, b" not found.\n"]),
+        }
+    }
+
+    fn alias_do(&mut self, name: &[u8], env: &mut Env<'_>) -> bool {
+        let Ok(list) = self.ctx.lookup(name, &mut self.lib(env)) else {
+            return self.error(env, &[b"Module alias ", name, b" not found.\n"]);
         };
-        let image = bufs.read(&file, &[b".modinfo"], true, Some(signature))?;
-        info_of_image(&path, image)
-    })
-}
-
-thread_local! {
-    /// Buffers modules are read into, reused from one module to the next.
-    static BUFFERS: std::cell::RefCell<libkmod_rs::file::ReadBuffers> =
-        std::cell::RefCell::new(libkmod_rs::file::ReadBuffers::default());
-}
-
-fn info_of_image(
-    path: &std::path::Path,
-    image: libkmod_rs::elf::SparseImage<'_>,
-) -> Result<Vec<InfoEntry>, Error> {
-    let elf = ModuleElf::parse_sparse(image).map_err(|e| Error::Format {
-        path: path.to_path_buf(),
-        errno: e.errno,
-        reason: e.reason.to_string(),
-    })?;
-    modinfo::from_image(path, &elf)
-}
-
-fn modinfo_do(ctx: &ModuleDir, a: &Args, m: &mut Module, diag: &Diag, env: &mut Env<'_>) -> bool {
-    let sep = a.sep;
-    let field = a.field.as_deref();
-    if m.path.is_none() {
-        ctx.load_deps(m);
+        if list.is_empty() {
+            return self.error(env, &[b"Module ", name, b" not found.\n"]);
+        }
+        let mut ok = true;
+        for m in list {
+            ok &= self.modinfo_do(&m, env);
+        }
+        ok
     }
-    let is_builtin = m.path.is_none();
-    let filename: Vec<u8> = match &m.path {
-        Some(p) => p.as_os_str().as_bytes().to_vec(),
-        None => b"(builtin)".to_vec(),
-    };
-    let out = &mut *env.out;
-    if is_builtin {
-        match field {
-            None => {
-                let _ = render::modinfo_field(out, b"name", &m.name, sep);
+
+    /// The information list of a module (`kmod_module_get_info`).
+    fn info(
+        &mut self,
+        m: &Module,
+        path: Option<&Path>,
+        env: &mut Env<'_>,
+    ) -> Result<ModuleInfo, Error> {
+        if !m.is_builtin()
+            && let Some(info) = path.and_then(|p| self.prefetched.remove(p))
+        {
+            return info;
+        }
+        m.info(&mut self.lib(env))
+    }
+
+    fn modinfo_do(&mut self, m: &Module, env: &mut Env<'_>) -> bool {
+        let sep = self.a.sep;
+        let field = self.a.field.as_deref();
+        let path = m.path(&mut self.lib(env));
+        let is_builtin = path.is_none();
+        let filename: Vec<u8> = match &path {
+            Some(p) => p.as_os_str().as_bytes().to_vec(),
+            None => b"(builtin)".to_vec(),
+        };
+        let out = &mut *env.out;
+        if is_builtin {
+            match field {
+                None => {
+                    let _ = render::modinfo_field(out, b"name", m.name(), sep);
+                }
+                Some(b"name") => {
+                    let _ = render::value(out, m.name(), sep);
+                }
+                Some(_) => {}
             }
-            Some(b"name") => {
-                let _ = render::value(out, &m.name, sep);
+        }
+        match field {
+            Some(b"filename") => {
+                let _ = render::value(out, &filename, sep);
+                return true;
+            }
+            None => {
+                let _ = render::modinfo_field(out, b"filename", &filename, sep);
             }
             Some(_) => {}
         }
-    }
-    match field {
-        Some(b"filename") => {
-            let _ = render::value(out, &filename, sep);
+        let info = match self.info(m, path.as_deref(), env) {
+            Ok(i) => i,
+            Err(e) => {
+                if is_builtin && e.errno() == Errno::ENOENT {
+                    return true;
+                }
+                if let Some(d) = e.logged() {
+                    self.lib(env).report(d);
+                }
+                let text = format!("': {}\n", e.errno());
+                return self.error(
+                    env,
+                    &[b"could not get modinfo from '", m.name(), text.as_bytes()],
+                );
+            }
+        };
+        let mut tool_sink = self.log.sink(env.err);
+        if field == Some(b"parm") {
+            let params = info.params(&mut tool_sink);
+            for p in &params {
+                let _ = render::modinfo_param_value(env.out, p, sep);
+            }
             return true;
         }
-        None => {
-            let _ = render::modinfo_field(out, b"filename", &filename, sep);
-        }
-        Some(_) => {}
-    }
-    let info = match get_info(ctx, m) {
-        Ok(i) => i,
-        Err(e) => {
-            if is_builtin && e.errno() == errno::ENOENT {
-                return true;
+        for (key, value) in info.entries() {
+            if let Some(f) = field {
+                if f == key {
+                    let _ = render::value(env.out, value, sep);
+                }
+                continue;
             }
-            diag::libkmod_error(env.err, &e);
-            let mut msg = b"could not get modinfo from '".to_vec();
-            msg.extend_from_slice(&m.name);
-            msg.extend_from_slice(format!("': {}\n", e.strerror()).as_bytes());
-            diag.error(env.err, msg);
-            return false;
-        }
-    };
-    if field == Some(b"parm") {
-        let params = collect_params(&info, diag, env);
-        for p in &params {
-            let _ = render::modinfo_param_value(env.out, p, sep);
-        }
-        return true;
-    }
-    let mut params: Vec<Param<'_>> = Vec::new();
-    for e in &info {
-        if let Some(f) = field {
-            if f == e.key.as_slice() {
-                let _ = render::value(env.out, &e.value, sep);
+            if key == b"parm" || key == b"parmtype" {
+                continue;
             }
-            continue;
+            if sep == 0 {
+                let _ = render::modinfo_pair(env.out, key, value, sep);
+            } else {
+                let _ = render::modinfo_field(env.out, key, value, sep);
+            }
         }
-        if e.key == b"parm" || e.key == b"parmtype" {
-            add_param(&mut params, e, diag, env);
-            continue;
+        if field.is_some() {
+            return true;
         }
-        if sep == 0 {
-            let _ = render::modinfo_pair(env.out, &e.key, &e.value, sep);
-        } else {
-            let _ = render::modinfo_field(env.out, &e.key, &e.value, sep);
+        for p in info.params(&mut tool_sink) {
+            let _ = render::modinfo_param(env.out, &p, sep);
         }
-    }
-    if field.is_some() {
-        return true;
-    }
-    for p in params.iter().rev() {
-        let _ = render::modinfo_param(env.out, p, sep);
-    }
-    true
-}
-
-fn collect_params<'i>(info: &'i [InfoEntry], diag: &Diag, env: &mut Env<'_>) -> Vec<Param<'i>> {
-    let mut params = Vec::new();
-    for e in info {
-        if e.key == b"parm" || e.key == b"parmtype" {
-            add_param(&mut params, e, diag, env);
-        }
-    }
-    params.reverse();
-    params
-}
-
-/// Merge a `parm=`/`parmtype=` entry into the list (kept in order of first
-/// appearance; kmod prints it reversed).
-fn add_param<'i>(params: &mut Vec<Param<'i>>, e: &'i InfoEntry, diag: &Diag, env: &mut Env<'_>) {
-    let Some(colon) = e.value.iter().position(|&c| c == b':') else {
-        let mut msg = b"Found invalid \"".to_vec();
-        msg.extend_from_slice(&e.key);
-        msg.push(b'=');
-        msg.extend_from_slice(&e.value);
-        msg.extend_from_slice(b"\": missing ':'\n");
-        diag.error(env.err, msg);
-        return;
-    };
-    let name = &e.value[..colon];
-    let rest = &e.value[colon + 1..];
-    let idx = if let Some(i) = params.iter().position(|p| p.name == name) {
-        i
-    } else {
-        params.push(Param {
-            name,
-            desc: None,
-            ty: None,
-        });
-        params.len() - 1
-    };
-    if e.key == b"parm" {
-        params[idx].desc = Some(rest);
-    } else {
-        params[idx].ty = Some(rest);
+        true
     }
 }

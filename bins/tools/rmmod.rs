@@ -1,4 +1,4 @@
-//! `rmmod`: remove modules from the kernel (kmod-contract §2.3).
+//! `rmmod`: remove modules from the kernel (kmod's `tools/rmmod.c`).
 //!
 //! Each argument is a module name, or a file whose basename names the module. Unless
 //! `-f`, a module is first checked: not builtin, loaded, no holders, refcount zero.
@@ -6,14 +6,13 @@
 //! cannot even be named stops the run; any other failure goes on with the next one.
 //! The "in use by" message is kmod master's single line (34.2 split it over lines).
 
-use super::logging::{self, ToolLog};
+use super::common;
+use crate::diag::Log;
 use crate::env::Env;
 use crate::getopt::{self, HasArg, Opt};
-use libkmod_rs::error::{errno, strerror};
-use libkmod_rs::kernel::{O_NONBLOCK, O_TRUNC};
-use libkmod_rs::lookup::ModuleDir;
-use libkmod_rs::state::{self, InitState};
+use libkmod_rs::{ConfigSource, InitState, Module};
 use std::ffi::OsString;
+use std::path::Path;
 
 /// rmmod's options.
 pub const OPTS: &[Opt] = &[
@@ -49,7 +48,7 @@ fn msg(parts: &[&[u8]]) -> Vec<u8> {
 /// Run rmmod. Returns the exit status.
 pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
     let prog = crate::dispatch::short_name(argv0);
-    let parsed = match logging::parse_args(argv0, args, OPTS, false) {
+    let parsed = match common::parse_args(argv0, args, OPTS, false) {
         Ok(p) => p,
         Err(e) => {
             let _ = env.err.write_all(e.0.as_bytes());
@@ -70,50 +69,41 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
             _ => {}
         }
     }
-    let mut log = ToolLog::new(&prog);
+    let mut log = Log::new(&prog);
     log.open(use_syslog, &env.root);
     if parsed.operands.is_empty() {
         log.error(env.err, "missing module name.\n");
         return 1;
     }
-    let Some(dir) = logging::kmod_new(env) else {
+    let Some(dir) = common::kmod_new(env, None, &ConfigSource::None) else {
         log.error(env.err, "kmod_new() failed!\n");
         return 1;
     };
     log.setup(env.err, verbose);
-    let dir = ModuleDir::new(dir);
     let mut failed = false;
     for arg in &parsed.operands {
-        let (name, may_be_builtin) = if std::fs::metadata(getopt::os(arg)).is_ok() {
-            let Some(n) = libkmod_rs::name::path_to_modname(arg) else {
-                let e = strerror(errno::ENOENT);
-                log.error(
-                    env.err,
-                    msg(&[b"could not use module ", arg, b": ", e.as_bytes(), b"\n"]),
-                );
-                failed = true;
-                break;
-            };
-            (n, false)
+        let m = if std::fs::metadata(getopt::os(arg)).is_ok() {
+            match dir.module_from_path(Path::new(&getopt::os(arg)), &mut log.sink(env.err)) {
+                Ok(m) => m,
+                Err(e) => {
+                    let e = e.errno().to_string();
+                    log.error(
+                        env.err,
+                        msg(&[b"could not use module ", arg, b": ", e.as_bytes(), b"\n"]),
+                    );
+                    failed = true;
+                    break;
+                }
+            }
         } else {
-            (libkmod_rs::name::modname_normalize(arg), true)
+            dir.module(arg)
         };
-        if !force && !check_module_inuse(&log, env, &dir, &name, may_be_builtin) {
+        if !force && !check_module_inuse(&log, env, &m) {
             failed = true;
             continue;
         }
-        let flags = O_NONBLOCK | if force { O_TRUNC } else { 0 };
-        // A module name that is not UTF-8 names no module the kernel could hold.
-        let r = match std::str::from_utf8(&name) {
-            Ok(n) => env.kernel.delete_module(n, flags),
-            Err(_) => Err(errno::ENOENT),
-        };
-        if let Err(e) = r {
-            let e = strerror(e);
-            log.error(
-                env.err,
-                msg(&[b"could not remove '", &name, b"': ", e.as_bytes(), b"\n"]),
-            );
+        if let Err(e) = m.remove(&mut *env.kernel, force, &mut log.sink(env.err)) {
+            let e = e.errno().to_string();
             log.error(
                 env.err,
                 msg(&[b"could not remove module ", arg, b": ", e.as_bytes(), b"\n"]),
@@ -126,18 +116,9 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
 }
 
 /// kmod's `check_module_inuse`: may the module be removed?
-fn check_module_inuse(
-    log: &ToolLog,
-    env: &mut Env<'_>,
-    dir: &ModuleDir,
-    name: &[u8],
-    may_be_builtin: bool,
-) -> bool {
-    let mut lib = Vec::new();
-    let builtin = may_be_builtin && dir.is_builtin(name);
-    let st = state::initstate(&env.root, name, builtin, &mut lib);
-    log.lib(env.err, &mut lib);
-    match st {
+fn check_module_inuse(log: &Log, env: &mut Env<'_>, m: &Module) -> bool {
+    let name = m.name();
+    match m.initstate(&mut log.sink(env.err)) {
         Ok(InitState::Builtin) => {
             log.error(env.err, msg(&[b"Module ", name, b" is builtin.\n"]));
             return false;
@@ -151,30 +132,26 @@ fn check_module_inuse(
         }
         Ok(_) => {}
     }
-    let holders = state::holders(&env.root, name, &mut lib);
-    log.lib(env.err, &mut lib);
-    if let Ok(h) = holders
-        && !h.is_empty()
-    {
-        let mut m = msg(&[b"Module ", name, b" is in use by:"]);
-        for holder in &h {
-            m.push(b' ');
-            m.extend_from_slice(holder);
+    let holders = m.holders(&mut log.sink(env.err));
+    if !holders.is_empty() {
+        let mut text = msg(&[b"Module ", name, b" is in use by:"]);
+        for holder in &holders {
+            text.push(b' ');
+            text.extend_from_slice(holder.name());
         }
-        m.push(b'\n');
-        log.error(env.err, m);
+        text.push(b'\n');
+        log.error(env.err, text);
         return false;
     }
-    let refcnt = state::refcnt(&env.root, name, &mut lib);
-    log.lib(env.err, &mut lib);
-    let ret = match refcnt {
+    // kmod's int: the count, or a negative errno
+    let ret = match m.refcnt(&mut log.sink(env.err)) {
         Ok(n) => n,
-        Err(e) => -e,
+        Err(e) => -e.errno().raw(),
     };
     if ret > 0 {
         log.error(env.err, msg(&[b"Module ", name, b" is in use\n"]));
         return false;
-    } else if ret == -errno::ENOENT {
+    } else if ret == -libkmod_rs::Errno::ENOENT.raw() {
         log.error(env.err, "Module unloading is not supported\n");
     }
     ret >= 0

@@ -1,9 +1,10 @@
 //! `kmod static-nodes`: the device nodes of the running kernel's modules
-//! (`modules.devname`) in a human, tmpfiles.d or devname format (kmod-contract §2.7).
+//! (`modules.devname`) in a human, tmpfiles.d or devname format (kmod's
+//! `tools/static-nodes.c`).
 
 use crate::env::Env;
 use crate::getopt::{self, HasArg, Opt};
-use libkmod_rs::error::strerror;
+use libkmod_rs::Errno;
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::io::Write;
@@ -189,15 +190,8 @@ pub fn run(args: &[OsString], env: &mut Env<'_>) -> i32 {
         let _ = env.err.write_all(b"Error: uname failed!\n");
         return 1;
     };
-    let shown = format!(
-        "{}/{release}/modules.devname",
-        libkmod_rs::paths::MODULE_DIR
-    );
-    let path = env
-        .root
-        .path(libkmod_rs::paths::MODULE_DIR)
-        .join(&release)
-        .join("modules.devname");
+    let shown = format!("{}/{release}/modules.devname", libkmod_rs::MODULE_DIR);
+    let path = env.root.module_dir(&release).join("modules.devname");
     let data = match std::fs::read(&path) {
         Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -207,10 +201,7 @@ pub fn run(args: &[OsString], env: &mut Env<'_>) -> i32 {
             return 0;
         }
         Err(e) => {
-            let m = format!(
-                "Error: could not open {shown} - {}\n",
-                strerror(e.raw_os_error().unwrap_or(5))
-            );
+            let m = format!("Error: could not open {shown} - {}\n", Errno::from(&e));
             let _ = env.err.write_all(m.as_bytes());
             return 1;
         }
@@ -230,7 +221,7 @@ pub fn run(args: &[OsString], env: &mut Env<'_>) -> i32 {
                     let m = format!(
                         "Error: could not create parent directory for {} - {}.\n",
                         String::from_utf8_lossy(o),
-                        strerror(e.raw_os_error().unwrap_or(5))
+                        Errno::from(&e)
                     );
                     let _ = env.err.write_all(m.as_bytes());
                     return 1;
@@ -242,7 +233,7 @@ pub fn run(args: &[OsString], env: &mut Env<'_>) -> i32 {
                     let m = format!(
                         "Error: could not create {} - {}\n",
                         String::from_utf8_lossy(o),
-                        strerror(e.raw_os_error().unwrap_or(5))
+                        Errno::from(&e)
                     );
                     let _ = env.err.write_all(m.as_bytes());
                     return 1;

@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use libkmod_rs::fnmatch::fnmatch;
+use libkmod_rs::fuzzing::fnmatch;
 
 fuzz_target!(|data: &[u8]| {
     let (pattern, string) = match data.iter().position(|&b| b == 0) {

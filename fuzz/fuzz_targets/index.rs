@@ -20,7 +20,6 @@ fuzz_target!(|data: &[u8]| {
     let Ok(index) = Index::new(data) else {
         return;
     };
-    let _ = index.root_ref();
 
     let mut keys: Vec<Vec<u8>> = FIXED.iter().map(|k| k.to_vec()).collect();
     let tail = &data[data.len().saturating_sub(24)..];
@@ -28,8 +27,8 @@ fuzz_target!(|data: &[u8]| {
     // dump (built on for_each) to collect keys, then the text dump (built on
     // dump). Crafted files can hold far more values than bytes (reference
     // cycles and overlapping nodes), hence only these two walks.
-    index.dump(|key, value| {
-        let _ = value.len();
+    index.for_each(|key, v| {
+        let _ = v.value.len();
         if keys.len() < 12 {
             keys.push(key.to_vec());
             // a longer and a shorter string than the stored key

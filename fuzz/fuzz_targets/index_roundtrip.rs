@@ -14,7 +14,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use libkmod_rs::fnmatch::fnmatch;
+use libkmod_rs::fuzzing::fnmatch;
 use libkmod_rs::index::{Index, IndexBuilder};
 use std::collections::BTreeMap;
 

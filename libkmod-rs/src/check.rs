@@ -1,37 +1,8 @@
-//! Checks before loading (beyond kmod, which leaves them to the kernel).
-//!
-//! Before `insmod`/`modprobe` make the syscall, the module file is checked the way
-//! the kernel will check it, so that a module that cannot load is refused with a
-//! precise message instead of an errno:
-//! - the file is readable (a missing one is left to the insertion, reported as
-//!   kmod does);
-//! - its `vermagic=` matches the running kernel's by the kernel's rule
-//!   (`same_magic`: with modversions only the part after the release is compared),
-//!   the kernel's string being taken from an in-tree module of the running release;
-//! - every undefined, non-weak symbol is provided:
-//!   - for a module of the running release's `modules.dep` (what modprobe loads),
-//!     from depmod's resolution: a symbol one of its dependencies exports needs
-//!     that dependency loaded (or, for modprobe, loaded first); any other symbol is
-//!     the kernel image's, checked against `Module.symvers` when there is one and
-//!     trusted otherwise. `/proc/kallsyms` is not read: the kernel formats ~100k
-//!     lines for it (~65 ms natively, 0.15-0.3 s under QEMU), more than the rest
-//!     of the checks and the insertion together;
-//!   - for any other file, by the kernel (`/proc/kallsyms`, names only, read up to
-//!     the last name needed), by a loaded module, by a module loaded before it in
-//!     the chain, or (for modprobe) by a module of its `modules.dep` line (not
-//!     refused when one of these files cannot be read: its exports are unknown);
-//! - where the CRC of a symbol is known (`build/Module.symvers`,
-//!   `/boot/symvers-<rel>[.xz|.gz|.zst]`, `<moddir>/symvers[.xz|.gz|.zst]`, the
-//!   `__crc_` exports of the providing module's file, which for a loaded module is
-//!   found through `modules.dep`), its `__versions` CRC agrees.
-//!
-//! Everything is conservative: whatever cannot be known (no reference module,
-//! unreadable kallsyms, unknown CRC, unparsable file) is not refused; the kernel
-//! still decides.
+//! Checks before loading (beyond kmod): [`Checker`].
 
 use crate::Root;
 use crate::elf::{Bind, ModuleElf};
-use crate::error::{errno, strerror};
+use crate::error::{Errno, Error, errno, strerror};
 use crate::file::ModuleFile;
 use crate::insert::InsertFlags;
 use crate::kernel::Kernel;
@@ -40,14 +11,15 @@ use std::collections::{HashMap, HashSet};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-/// Why a module is refused before loading.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    /// The errno the kernel would have returned.
-    pub errno: i32,
-    /// The reason, one line without a newline (`version magic '...' should be
-    /// '...'`, `Unknown symbol foo`, `disagrees about version of symbol foo`).
-    pub reason: String,
+/// The refusal of `path`: the errno the kernel would have returned, and the reason,
+/// one line without a newline (`version magic '...' should be '...'`, `Unknown
+/// symbol foo`, `disagrees about version of symbol foo`).
+fn refused(path: &Path, errno: i32, reason: String) -> Error {
+    Error::Refused {
+        path: path.to_path_buf(),
+        errno: Errno::from_raw(errno),
+        reason,
+    }
 }
 
 /// Names the kernel ignores when undefined (`ignore_undef_symbol`) or that are
@@ -242,24 +214,42 @@ fn exports_of(path: &Path) -> Option<HashMap<Vec<u8>, u64>> {
     Some(syms.into_iter().map(|s| (s.name.to_vec(), s.crc)).collect())
 }
 
-/// Check the module file at `path` before loading it into the running kernel.
-/// `with_deps`: the modules of its `modules.dep` line are loaded first (modprobe).
+/// Checks before loading (beyond kmod, which leaves them to the kernel).
 ///
-/// # Errors
-/// The [`Refusal`] when the kernel would certainly refuse the module.
-pub fn check_module(
-    kernel: &dyn Kernel,
-    root: &Root,
-    path: &Path,
-    flags: InsertFlags,
-    with_deps: bool,
-) -> Result<(), Refusal> {
-    Checker::new(kernel, root).check(path, flags, &[], with_deps)
-}
-
-/// The checks of several modules against one view of the running kernel: its
-/// release, `modules.dep`, `/proc/kallsyms`, the known CRCs and the exports of the
-/// module files are read once (modprobe checks a whole chain before inserting it).
+/// Before `insmod`/`modprobe` make the syscall, the module file is checked the way
+/// the kernel will check it, so that a module that cannot load is refused with a
+/// precise message instead of an errno:
+/// - the file is readable (a missing one is left to the insertion, reported as
+///   kmod does);
+/// - its `vermagic=` matches the running kernel's by the kernel's rule
+///   (`same_magic`: with modversions only the part after the release is compared),
+///   the kernel's string being taken from an in-tree module of the running release;
+/// - every undefined, non-weak symbol is provided:
+///   - for a module of the running release's `modules.dep` (what modprobe loads),
+///     from depmod's resolution: a symbol one of its dependencies exports needs
+///     that dependency loaded (or, for modprobe, loaded first); any other symbol is
+///     the kernel image's, checked against `Module.symvers` when there is one and
+///     trusted otherwise. `/proc/kallsyms` is not read: the kernel formats ~100k
+///     lines for it (~65 ms natively, 0.15-0.3 s under QEMU), more than the rest
+///     of the checks and the insertion together;
+///   - for any other file, by the kernel (`/proc/kallsyms`, names only, read up to
+///     the last name needed), by a loaded module, by a module loaded before it in
+///     the chain, or (for modprobe) by a module of its `modules.dep` line (not
+///     refused when one of these files cannot be read: its exports are unknown);
+/// - where the CRC of a symbol is known (`build/Module.symvers`,
+///   `/boot/symvers-<rel>[.xz|.gz|.zst]`, `<moddir>/symvers[.xz|.gz|.zst]`, the
+///   `__crc_` exports of the providing module's file, which for a loaded module is
+///   found through `modules.dep`), its `__versions` CRC agrees.
+///
+/// Everything is conservative: whatever cannot be known (no reference module,
+/// unreadable kallsyms, unknown CRC, unparsable file) is not refused; the kernel
+/// still decides.
+///
+/// Checks before loading (beyond kmod): does the running kernel certainly refuse
+/// this module file? Several modules are checked against one view of the kernel:
+/// its release, `modules.dep`, `/proc/kallsyms`, the known CRCs and the exports of
+/// the module files are read once (modprobe checks a whole chain before inserting
+/// it). See the module documentation for what is checked.
 #[derive(Debug)]
 pub struct Checker {
     root: Root,
@@ -324,24 +314,21 @@ impl Checker {
     /// `modules.dep` line are loaded first too.
     ///
     /// # Errors
-    /// The [`Refusal`] when the kernel would certainly refuse the module.
+    /// [`Error::Refused`] when the kernel would certainly refuse the module.
     pub fn check(
         &mut self,
         path: &Path,
         flags: InsertFlags,
         providers: &[PathBuf],
         with_deps: bool,
-    ) -> Result<(), Refusal> {
+    ) -> Result<(), Error> {
         if let Err(e) = std::fs::File::open(path) {
             let errno = e.raw_os_error().unwrap_or(errno::ENOENT);
             // a missing file is reported as kmod does, by the insertion itself
             if errno == errno::ENOENT {
                 return Ok(());
             }
-            return Err(Refusal {
-                errno,
-                reason: strerror(errno),
-            });
+            return Err(refused(path, errno, strerror(errno)));
         }
         let Some(release) = self.release.clone() else {
             return Ok(());
@@ -362,14 +349,15 @@ impl Checker {
                 .get_or_init(|| kernel_vermagic(&self.dep, &self.moddir))
             && !same_magic(&magic, want, has_crcs)
         {
-            return Err(Refusal {
-                errno: errno::ENOEXEC,
-                reason: format!(
+            return Err(refused(
+                path,
+                errno::ENOEXEC,
+                format!(
                     "version magic '{}' should be '{}'",
                     text(&magic),
                     text(want)
                 ),
-            });
+            ));
         }
 
         let loaded: Vec<PathBuf> = crate::state::proc_modules(&self.root)
@@ -444,10 +432,11 @@ impl Checker {
                 if listed.is_some()
                     || (self.ksyms.as_ref().is_some_and(|(_, k)| k.is_some()) && !unreadable)
                 {
-                    return Err(Refusal {
-                        errno: errno::ENOENT,
-                        reason: format!("Unknown symbol {}", text(s.name)),
-                    });
+                    return Err(refused(
+                        path,
+                        errno::ENOENT,
+                        format!("Unknown symbol {}", text(s.name)),
+                    ));
                 }
                 continue;
             }
@@ -458,15 +447,16 @@ impl Checker {
             if let Some(v) = versions.iter().find(|v| v.name == s.name)
                 && (v.crc as u32) != (crc as u32)
             {
-                return Err(Refusal {
-                    errno: errno::EINVAL,
-                    reason: format!(
+                return Err(refused(
+                    path,
+                    errno::EINVAL,
+                    format!(
                         "disagrees about version of symbol {} (module 0x{:08x}, kernel 0x{:08x})",
                         text(s.name),
                         v.crc as u32,
                         crc as u32
                     ),
-                });
+                ));
             }
         }
         Ok(())

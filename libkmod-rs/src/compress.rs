@@ -17,16 +17,16 @@
 //! Beyond kmod: a zstd frame that does not record its content size (made by `zstd`
 //! reading a pipe) is decoded as a stream instead of being refused.
 
-use crate::error::{Error, errno};
+use crate::error::{Errno, Error, errno};
 use std::path::Path;
 
 /// Largest decompressed module accepted by default (1 GiB; the largest real module
 /// is a few tens of MiB).
-pub const DEFAULT_LIMIT: u64 = 1 << 30;
+pub(crate) const DEFAULT_LIMIT: u64 = 1 << 30;
 
 /// The compression of a module file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
+pub(crate) enum Compression {
     /// A plain ELF file (or anything without a known magic).
     None,
     /// zstd.
@@ -40,7 +40,7 @@ pub enum Compression {
 impl Compression {
     /// Detect the compression from the first bytes of a file.
     #[must_use]
-    pub fn detect(head: &[u8]) -> Self {
+    pub(crate) fn detect(head: &[u8]) -> Self {
         if head.starts_with(&[0x28, 0xB5, 0x2F, 0xFD]) {
             Compression::Zstd
         } else if head.starts_with(&[0xFD, b'7', b'z', b'X', b'Z', 0]) {
@@ -53,24 +53,14 @@ impl Compression {
     }
 
     /// The name the kernel uses in `/sys/module/compression` (`none` for plain files).
+    #[cfg(any(test, feature = "fake-kernel"))]
     #[must_use]
-    pub fn kernel_name(self) -> &'static str {
+    pub(crate) fn kernel_name(self) -> &'static str {
         match self {
             Compression::None => "none",
             Compression::Zstd => "zstd",
             Compression::Xz => "xz",
             Compression::Gzip => "gzip",
-        }
-    }
-
-    /// Is the decompressor for this format compiled in?
-    #[must_use]
-    pub fn supported(self) -> bool {
-        match self {
-            Compression::None => true,
-            Compression::Zstd => cfg!(feature = "zstd"),
-            Compression::Xz => cfg!(feature = "xz"),
-            Compression::Gzip => cfg!(feature = "gzip"),
         }
     }
 }
@@ -79,27 +69,27 @@ impl Compression {
     not(any(feature = "xz", feature = "zstd", feature = "gzip")),
     allow(dead_code)
 )]
-fn too_big(path: &Path, func: &'static str, codec: &str, limit: u64) -> Error {
+fn too_big(path: &Path, origin: &'static str, codec: &str, limit: u64) -> Error {
     Error::Decompress {
         path: path.to_path_buf(),
-        func,
+        origin,
         message: format!("{codec}: decompressed size exceeds the limit of {limit} bytes"),
-        errno: errno::EFBIG,
+        errno: Errno::from_raw(errno::EFBIG),
     }
 }
 
 #[allow(dead_code)] // used only when a decompressor feature is off
-fn not_built(path: &Path, func: &'static str, codec: &str) -> Error {
+fn not_built(path: &Path, origin: &'static str, codec: &str) -> Error {
     Error::Decompress {
         path: path.to_path_buf(),
-        func,
+        origin,
         message: format!("{codec}: support not compiled in"),
-        errno: errno::ENOSYS,
+        errno: Errno::from_raw(errno::ENOSYS),
     }
 }
 
 /// Decompress a whole file image of the given compression, with a size cap.
-pub fn decompress(
+pub(crate) fn decompress(
     path: &Path,
     compression: Compression,
     input: &[u8],
@@ -112,7 +102,7 @@ pub fn decompress(
 
 /// [`decompress`] into `out` (cleared first; its capacity is reused, which saves
 /// a fresh allocation and its page faults per file when reading many modules).
-pub fn decompress_into(
+pub(crate) fn decompress_into(
     path: &Path,
     compression: Compression,
     input: &[u8],
@@ -149,7 +139,7 @@ fn xz(path: &Path, input: &[u8], limit: u64, out: &mut Vec<u8>) -> Result<(), Er
 /// input`). Returns the errors of `retries` further attempts (none if it decodes).
 #[cfg(feature = "xz")]
 #[must_use]
-pub fn xz_retry_errors(path: &Path, input: &[u8], retries: usize) -> Vec<Error> {
+pub(crate) fn xz_retry_errors(path: &Path, input: &[u8], retries: usize) -> Vec<Error> {
     let mut out = Vec::new();
     let mut off = 0usize;
     for attempt in 0..=retries {
@@ -184,9 +174,9 @@ fn xz_inner(
     use liblzma::stream::{Action, CONCATENATED, Error as XzError, Status, Stream};
     let fail = |message: &str, errno: i32| Error::Decompress {
         path: path.to_path_buf(),
-        func: XZ_FUNC,
+        origin: XZ_FUNC,
         message: format!("xz: {message}"),
-        errno,
+        errno: Errno::from_raw(errno),
     };
     let mut stream = Stream::new_stream_decoder(u64::MAX, CONCATENATED)
         .map_err(|_| fail("Internal error (bug)", errno::EINVAL))?;
@@ -258,9 +248,9 @@ fn zstd(path: &Path, input: &[u8], limit: u64, out: &mut Vec<u8>) -> Result<(), 
     use zstd::zstd_safe;
     let fail = |message: &str| Error::Decompress {
         path: path.to_path_buf(),
-        func: ZSTD_FUNC,
+        origin: ZSTD_FUNC,
         message: format!("zstd: {message}"),
-        errno: errno::EINVAL,
+        errno: Errno::from_raw(errno::EINVAL),
     };
     match zstd_safe::get_frame_content_size(input) {
         Ok(Some(0)) | Err(_) => Err(fail("Failed to determine decompression size")),
@@ -339,9 +329,9 @@ fn gzip(path: &Path, input: &[u8], limit: u64, out: &mut Vec<u8>) -> Result<(), 
             };
             Err(Error::Decompress {
                 path: path.to_path_buf(),
-                func: GZIP_FUNC,
+                origin: GZIP_FUNC,
                 message: format!("gzip: {message}"),
-                errno: errno::EINVAL,
+                errno: Errno::from_raw(errno::EINVAL),
             })
         }
     }
@@ -361,7 +351,7 @@ mod tests {
         allow(dead_code)
     )]
     fn msg(e: &Error) -> String {
-        e.libkmod_log().unwrap().1.to_string()
+        e.logged().unwrap().text().into_owned()
     }
 
     #[test]
@@ -398,7 +388,7 @@ mod tests {
         bad[n / 2] ^= 0xff;
         assert!(decompress(p, Compression::Xz, &bad, DEFAULT_LIMIT).is_err());
         let e = decompress(p, Compression::Xz, &enc, 1000).unwrap_err();
-        assert_eq!(e.errno(), errno::EFBIG);
+        assert_eq!(e.errno().raw(), errno::EFBIG);
     }
 
     #[cfg(feature = "zstd")]
@@ -437,9 +427,9 @@ mod tests {
         .unwrap_err();
         assert!(msg(&e).starts_with("zstd: "), "{}", msg(&e));
         let e = decompress(p, Compression::Zstd, &sized, 1000).unwrap_err();
-        assert_eq!(e.errno(), errno::EFBIG);
+        assert_eq!(e.errno().raw(), errno::EFBIG);
         let e = decompress(p, Compression::Zstd, &streamed, 1000).unwrap_err();
-        assert_eq!(e.errno(), errno::EFBIG);
+        assert_eq!(e.errno().raw(), errno::EFBIG);
         let e = decompress(
             p,
             Compression::Zstd,
@@ -466,6 +456,6 @@ mod tests {
         let e = decompress(p, Compression::Gzip, &gz[..gz.len() - 10], DEFAULT_LIMIT).unwrap_err();
         assert_eq!(msg(&e), "gzip: unexpected end of file");
         let e = decompress(p, Compression::Gzip, &gz, 1000).unwrap_err();
-        assert_eq!(e.errno(), errno::EFBIG);
+        assert_eq!(e.errno().raw(), errno::EFBIG);
     }
 }

@@ -26,11 +26,19 @@ use object::read::elf::{FileHeader, SectionHeader, Sym};
 
 /// Why an image is not a usable module ELF.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElfError {
+pub(crate) struct ElfError {
     /// kmod's errno for this failure.
-    pub errno: i32,
+    pub(crate) errno: i32,
     /// What is wrong.
-    pub reason: &'static str,
+    pub(crate) reason: &'static str,
+}
+
+impl From<ElfError> for crate::Error {
+    /// kmod's errno for a module image it refuses, with what is wrong (the file is
+    /// filled in by the caller).
+    fn from(e: ElfError) -> crate::Error {
+        crate::Error::format(std::path::PathBuf::new(), e.errno, e.reason)
+    }
 }
 
 fn bad(errno: i32, reason: &'static str) -> ElfError {
@@ -39,7 +47,7 @@ fn bad(errno: i32, reason: &'static str) -> ElfError {
 
 /// Symbol binding, as libkmod reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Bind {
+pub(crate) enum Bind {
     /// No binding (unknown ELF binding).
     None,
     /// STB_LOCAL.
@@ -52,29 +60,15 @@ pub enum Bind {
     Undef,
 }
 
-impl Bind {
-    /// libkmod's one-letter code (`U`, `W`, `G`, `L`, NUL).
-    #[must_use]
-    pub fn code(self) -> u8 {
-        match self {
-            Bind::None => 0,
-            Bind::Local => b'L',
-            Bind::Global => b'G',
-            Bind::Weak => b'W',
-            Bind::Undef => b'U',
-        }
-    }
-}
-
 /// A symbol with its CRC (exported, needed, or a `__versions` record).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Symbol<'a> {
+pub(crate) struct Symbol<'a> {
     /// Symbol name.
-    pub name: &'a [u8],
+    pub(crate) name: &'a [u8],
     /// Its CRC (0 if unknown).
-    pub crc: u64,
+    pub(crate) crc: u64,
     /// Its binding.
-    pub bind: Bind,
+    pub(crate) bind: Bind,
 }
 
 const SEC_KSYMTAB_STRINGS: usize = 0;
@@ -101,19 +95,19 @@ const VERSION_RECORD: usize = 64;
 /// A part of a file held in a [`SparseImage`]: `len` bytes from file offset `off`,
 /// at `at` in the image's buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Segment {
+pub(crate) struct Segment {
     /// File offset.
-    pub off: u64,
+    pub(crate) off: u64,
     /// Length.
-    pub len: u64,
+    pub(crate) len: u64,
     /// Position in the buffer.
-    pub at: usize,
+    pub(crate) at: usize,
 }
 
 /// A module image: a whole file (no segments: the buffer is the file), or only the
 /// parts of a file that were read, packed one after the other in a buffer.
 #[derive(Debug, Clone, Copy)]
-pub struct SparseImage<'a> {
+pub(crate) struct SparseImage<'a> {
     data: &'a [u8],
     segs: &'a [Segment],
     len: u64,
@@ -122,7 +116,7 @@ pub struct SparseImage<'a> {
 impl<'a> SparseImage<'a> {
     /// A whole file's bytes.
     #[must_use]
-    pub fn whole(data: &'a [u8]) -> Self {
+    pub(crate) fn whole(data: &'a [u8]) -> Self {
         SparseImage {
             data,
             segs: &[],
@@ -132,25 +126,25 @@ impl<'a> SparseImage<'a> {
 
     /// Parts of a file of `len` bytes: `segs` says where each is in `data`.
     #[must_use]
-    pub fn parts(data: &'a [u8], segs: &'a [Segment], len: u64) -> Self {
+    pub(crate) fn parts(data: &'a [u8], segs: &'a [Segment], len: u64) -> Self {
         SparseImage { data, segs, len }
     }
 
     /// The file's length.
     #[must_use]
-    pub fn file_len(&self) -> u64 {
+    pub(crate) fn file_len(&self) -> u64 {
         self.len
     }
 
     /// The whole file, if this image holds all of it.
     #[must_use]
-    pub fn whole_bytes(&self) -> Option<&'a [u8]> {
+    pub(crate) fn whole_bytes(&self) -> Option<&'a [u8]> {
         self.segs.is_empty().then_some(self.data)
     }
 
     /// Bytes `off..off + size` of the file: None past its end or when not read.
     #[must_use]
-    pub fn get(&self, off: u64, size: u64) -> Option<&'a [u8]> {
+    pub(crate) fn get(&self, off: u64, size: u64) -> Option<&'a [u8]> {
         let end = off.checked_add(size)?;
         if end > self.len {
             return None;
@@ -168,14 +162,14 @@ impl<'a> SparseImage<'a> {
 
     /// Whether `off..off + size` lies inside the file (read or not).
     #[must_use]
-    pub fn in_file(&self, off: u64, size: u64) -> bool {
+    pub(crate) fn in_file(&self, off: u64, size: u64) -> bool {
         off.checked_add(size).is_some_and(|end| end <= self.len)
     }
 
     /// The longest run of bytes read that ends at the end of the file (all of it
     /// for a whole image; empty if the end was not read).
     #[must_use]
-    pub fn suffix(&self) -> &'a [u8] {
+    pub(crate) fn suffix(&self) -> &'a [u8] {
         if self.segs.is_empty() {
             return self.data;
         }
@@ -198,7 +192,7 @@ thread_local! {
 
 /// A parsed module ELF image.
 #[derive(Debug, Clone)]
-pub struct ModuleElf<'a> {
+pub(crate) struct ModuleElf<'a> {
     img: SparseImage<'a>,
     is64: bool,
     endian: Endianness,
@@ -219,10 +213,10 @@ fn cstr(bytes: &[u8]) -> &[u8] {
 }
 
 /// The length of the NUL-terminated string at the start of `b` (None: no NUL), and
-/// the FxHash ([`crate::fxhash::Fx`]) of the string (of all of `b` without a NUL),
+/// the FxHash ([`crate::shared::fxhash::Fx`]) of the string (of all of `b` without a NUL),
 /// found in one pass of 8-byte words.
 fn name_hash(b: &[u8]) -> (Option<usize>, u64) {
-    use crate::fxhash::mix;
+    use crate::shared::fxhash::mix;
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     let mut h: u64 = 0;
@@ -322,14 +316,14 @@ macro_rules! by_class {
 
 impl<'a> ModuleElf<'a> {
     /// Parse and validate a whole image.
-    pub fn parse(data: &'a [u8]) -> Result<Self, ElfError> {
+    pub(crate) fn parse(data: &'a [u8]) -> Result<Self, ElfError> {
         Self::parse_sparse(SparseImage::whole(data))
     }
 
     /// Parse and validate an image of which only some parts may have been read
     /// (the ELF header, the section headers and their name table at least); the
     /// parts not read look like sections that cannot be read.
-    pub fn parse_sparse(img: SparseImage<'a>) -> Result<Self, ElfError> {
+    pub(crate) fn parse_sparse(img: SparseImage<'a>) -> Result<Self, ElfError> {
         let data = img.get(0, img.len.min(64)).unwrap_or(&[]);
         if img.len <= 16 || !data.starts_with(b"\x7fELF") {
             return Err(bad(errno::ENOEXEC, "not an ELF file"));
@@ -413,7 +407,7 @@ impl<'a> ModuleElf<'a> {
     /// table, from the first bytes of a file (its ELF header). None if the header is
     /// not usable (the full parse then reports why).
     #[must_use]
-    pub fn section_table_range(head: &[u8]) -> Option<(u64, u64)> {
+    pub(crate) fn section_table_range(head: &[u8]) -> Option<(u64, u64)> {
         if head.len() <= 16 || !head.starts_with(b"\x7fELF") {
             return None;
         }
@@ -438,7 +432,7 @@ impl<'a> ModuleElf<'a> {
     /// The (offset, size) of the section-name table, once the ELF header and the
     /// section header table are readable.
     #[must_use]
-    pub fn name_table_range(img: SparseImage<'_>) -> Option<(u64, u64)> {
+    pub(crate) fn name_table_range(img: SparseImage<'_>) -> Option<(u64, u64)> {
         let data = img.get(0, img.len.min(64))?;
         let is64 = data.get(4) == Some(&2);
         let endian = if data.get(5) == Some(&2) {
@@ -470,20 +464,14 @@ impl<'a> ModuleElf<'a> {
     }
 
     /// Every usable section: (index, name, offset, size).
-    #[must_use]
-    pub fn sections(&self) -> Vec<(u16, &'a [u8], u64, u64)> {
-        self.sections_iter().collect()
-    }
-
-    /// [`ModuleElf::sections`] without collecting them.
-    pub fn sections_iter(&self) -> impl Iterator<Item = (u16, &'a [u8], u64, u64)> + '_ {
+    pub(crate) fn sections_iter(&self) -> impl Iterator<Item = (u16, &'a [u8], u64, u64)> + '_ {
         (1..self.shnum).filter_map(|i| self.section_info(i).map(|(n, o, s)| (i, n, o, s)))
     }
 
     /// The (offset, size) of the sections that hold the CRCs of `__crc_*` symbols
     /// (those not absolute), which [`ModuleElf::exported_symbols`] reads.
     #[must_use]
-    pub fn crc_section_ranges(&self) -> Vec<(u64, u64)> {
+    pub(crate) fn crc_section_ranges(&self) -> Vec<(u64, u64)> {
         let Some((symtab, count, strtab, symlen)) = self.symtab() else {
             return Vec::new();
         };
@@ -507,27 +495,15 @@ impl<'a> ModuleElf<'a> {
             .collect()
     }
 
-    /// Is this an ELFCLASS64 image?
-    #[must_use]
-    pub fn is_64bit(&self) -> bool {
-        self.is64
-    }
-
     /// Is this a big-endian image?
     #[must_use]
-    pub fn is_big_endian(&self) -> bool {
+    pub(crate) fn is_big_endian(&self) -> bool {
         self.endian == Endianness::Big
-    }
-
-    /// `e_machine`.
-    #[must_use]
-    pub fn machine(&self) -> u16 {
-        self.machine
     }
 
     /// The image.
     #[must_use]
-    pub fn image(&self) -> SparseImage<'a> {
+    pub(crate) fn image(&self) -> SparseImage<'a> {
         self.img
     }
 
@@ -576,7 +552,7 @@ impl<'a> ModuleElf<'a> {
 
     /// Index, offset and size of the first section called `name`.
     #[must_use]
-    pub fn section_by_name(&self, name: &[u8]) -> Option<(u16, &'a [u8])> {
+    pub(crate) fn section_by_name(&self, name: &[u8]) -> Option<(u16, &'a [u8])> {
         (1..self.shnum).find_map(|i| {
             let (n, off, size) = self.section_info(i)?;
             (n == name).then(|| (i, self.img.get(off, size).unwrap_or(&[])))
@@ -593,7 +569,7 @@ impl<'a> ModuleElf<'a> {
 
     /// The `.modinfo` strings in section order (`key=value` each). `ENODATA` if the
     /// section is missing.
-    pub fn modinfo_strings(&self) -> Result<Vec<&'a [u8]>, ElfError> {
+    pub(crate) fn modinfo_strings(&self) -> Result<Vec<&'a [u8]>, ElfError> {
         let (_, mut s) = self
             .known(SEC_MODINFO)
             .ok_or(bad(errno::ENODATA, "no .modinfo section"))?;
@@ -612,7 +588,7 @@ impl<'a> ModuleElf<'a> {
     }
 
     /// The `__versions` records (CRC, name; a leading `.` dropped). `ENODATA` if missing.
-    pub fn modversions(&self) -> Result<Vec<Symbol<'a>>, ElfError> {
+    pub(crate) fn modversions(&self) -> Result<Vec<Symbol<'a>>, ElfError> {
         let (_, s) = self
             .known(SEC_VERSIONS)
             .ok_or(bad(errno::ENODATA, "no __versions section"))?;
@@ -664,7 +640,7 @@ impl<'a> ModuleElf<'a> {
 
     /// Exported symbols: `__crc_*` symbols with their CRCs, or, when there are none
     /// (or no usable symbol table), the strings of `__ksymtab_strings` with CRC 0.
-    pub fn exported_symbols(&self) -> Result<Vec<Symbol<'a>>, ElfError> {
+    pub(crate) fn exported_symbols(&self) -> Result<Vec<Symbol<'a>>, ElfError> {
         if let Some(v) = self.crc_symbols() {
             return Ok(v);
         }
@@ -736,7 +712,7 @@ impl<'a> ModuleElf<'a> {
 
     /// Needed symbols: every undefined symbol with a name (CRC from `__versions`),
     /// then every `__versions` entry no symbol referenced (e.g. `module_layout`).
-    pub fn dependency_symbols(&self) -> Result<Vec<Symbol<'a>>, ElfError> {
+    pub(crate) fn dependency_symbols(&self) -> Result<Vec<Symbol<'a>>, ElfError> {
         let mut out = Vec::new();
         self.for_each_dependency_symbol(|s| out.push(s))?;
         Ok(out)
@@ -744,7 +720,7 @@ impl<'a> ModuleElf<'a> {
 
     /// [`ModuleElf::dependency_symbols`] one at a time, without collecting them. On
     /// an error, `f` may have been called for some symbols already.
-    pub fn for_each_dependency_symbol(
+    pub(crate) fn for_each_dependency_symbol(
         &self,
         mut f: impl FnMut(Symbol<'a>),
     ) -> Result<(), ElfError> {
@@ -866,7 +842,7 @@ impl<'a> ModuleElf<'a> {
     /// order) paired with the NUL-separated names of `__version_ext_names`. Empty if
     /// absent or inconsistent.
     #[must_use]
-    pub fn extended_modversions(&self) -> Vec<Symbol<'a>> {
+    pub(crate) fn extended_modversions(&self) -> Vec<Symbol<'a>> {
         let (Some((_, crcs)), Some((_, names))) = (
             self.section_by_name(b"__version_ext_crcs"),
             self.section_by_name(b"__version_ext_names"),
@@ -896,8 +872,9 @@ impl<'a> ModuleElf<'a> {
     }
 
     /// The module name recorded in `.gnu.linkonce.this_module` (`struct module.name`).
+    #[cfg(any(test, feature = "fake-kernel", feature = "fuzzing"))]
     #[must_use]
-    pub fn this_module_name(&self) -> Option<&'a [u8]> {
+    pub(crate) fn this_module_name(&self) -> Option<&'a [u8]> {
         let (_, s) = self.section_by_name(b".gnu.linkonce.this_module")?;
         let (off, len) = if self.is64 { (24, 56) } else { (12, 60) };
         let field = s.get(off..off + len)?;
@@ -907,7 +884,7 @@ impl<'a> ModuleElf<'a> {
 
     /// The GNU build-id bytes from `.note.gnu.build-id`.
     #[must_use]
-    pub fn build_id(&self) -> Option<&'a [u8]> {
+    pub(crate) fn build_id(&self) -> Option<&'a [u8]> {
         let (_, s) = self.section_by_name(b".note.gnu.build-id")?;
         let rd = |o: usize| -> Option<u32> {
             let b: [u8; 4] = s.get(o..o + 4)?.try_into().ok()?;
@@ -927,7 +904,7 @@ impl<'a> ModuleElf<'a> {
     /// A copy of the image with `__versions` no longer allocated (force-modversion)
     /// and/or the first `vermagic=` string of `.modinfo` blanked (force-vermagic).
     /// `ENODATA` if force-vermagic finds no vermagic.
-    pub fn strip(&self, modversion: bool, vermagic: bool) -> Result<Vec<u8>, ElfError> {
+    pub(crate) fn strip(&self, modversion: bool, vermagic: bool) -> Result<Vec<u8>, ElfError> {
         let mut out = self
             .img
             .whole_bytes()
@@ -988,14 +965,14 @@ impl<'a> ModuleElf<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testko::{Ko, all_kinds};
+    use kmod_testko::{Ko, all_kinds};
 
     #[test]
     fn reads_every_class_and_byte_order() {
         for ko in all_kinds() {
             let data = ko.build();
             let elf = ModuleElf::parse(&data).unwrap();
-            assert_eq!(elf.is_64bit(), ko.is64());
+            assert_eq!(elf.is64, ko.is64());
             assert_eq!(elf.is_big_endian(), ko.endian == object::Endianness::Big);
             let info: Vec<&[u8]> = elf.modinfo_strings().unwrap();
             assert_eq!(
@@ -1057,7 +1034,7 @@ mod tests {
                 let (n, h) = name_hash(&b);
                 let name = cstr(&b);
                 assert_eq!(n, cstr_nul(&b).map(<[u8]>::len), "{b:?}");
-                let mut fx = crate::fxhash::Fx::default();
+                let mut fx = crate::shared::fxhash::Fx::default();
                 fx.write(name);
                 assert_eq!(h, fx.finish(), "{b:?}");
             }
@@ -1098,7 +1075,7 @@ mod tests {
                 let _ = ModuleElf::section_table_range(d);
                 let _ = ModuleElf::name_table_range(SparseImage::whole(d));
                 if let Ok(elf) = ModuleElf::parse(d) {
-                    let _ = elf.sections();
+                    let _ = elf.sections_iter().count();
                     let _ = elf.crc_section_ranges();
                     let _ = elf.modinfo_strings();
                     let _ = elf.modversions();

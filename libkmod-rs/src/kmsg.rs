@@ -36,23 +36,23 @@ const MAX_READS: usize = 10_000;
 
 /// One kernel log record.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KmsgRecord {
+pub(crate) struct KmsgRecord {
     /// Syslog level (0 emergency .. 7 debug).
-    pub level: u8,
+    pub(crate) level: u8,
     /// Syslog facility (0: the kernel itself).
-    pub facility: u32,
+    pub(crate) facility: u32,
     /// Sequence number.
-    pub seq: u64,
+    pub(crate) seq: u64,
     /// Microseconds since boot.
-    pub timestamp_us: u64,
+    pub(crate) timestamp_us: u64,
     /// The message, as escaped by the kernel, without the newline.
-    pub text: String,
+    pub(crate) text: String,
 }
 
 impl KmsgRecord {
     /// Logged by the kernel itself (not written to `/dev/kmsg` from userspace)?
     #[must_use]
-    pub fn is_kernel(&self) -> bool {
+    pub(crate) fn is_kernel(&self) -> bool {
         self.facility == 0
     }
 }
@@ -60,7 +60,7 @@ impl KmsgRecord {
 /// Parse one record line (`prefix,seq,usec,flags;text`). `None` for a continuation
 /// line or anything malformed.
 #[must_use]
-pub fn parse_record(line: &[u8]) -> Option<KmsgRecord> {
+pub(crate) fn parse_record(line: &[u8]) -> Option<KmsgRecord> {
     let semi = line.iter().position(|&c| c == b';')?;
     let header = std::str::from_utf8(&line[..semi]).ok()?;
     let mut fields = header.split(',');
@@ -82,14 +82,14 @@ pub fn parse_record(line: &[u8]) -> Option<KmsgRecord> {
 
 /// Records of the kernel log logged after a point in time.
 #[derive(Debug)]
-pub struct KmsgWatch {
+pub(crate) struct KmsgWatch {
     file: Option<File>,
 }
 
 impl KmsgWatch {
     /// Open `<root>/dev/kmsg` and move to its end. Inactive when that fails.
     #[must_use]
-    pub fn start(root: &Root) -> Self {
+    pub(crate) fn start(root: &Root) -> Self {
         use std::os::unix::fs::OpenOptionsExt;
         let file = std::fs::OpenOptions::new()
             .read(true)
@@ -100,20 +100,8 @@ impl KmsgWatch {
         KmsgWatch { file }
     }
 
-    /// A watch that sees nothing.
-    #[must_use]
-    pub fn inactive() -> Self {
-        KmsgWatch { file: None }
-    }
-
-    /// Could the log be opened?
-    #[must_use]
-    pub fn is_active(&self) -> bool {
-        self.file.is_some()
-    }
-
     /// The records logged since [`KmsgWatch::start`] (or the previous call).
-    pub fn read_new(&mut self) -> Vec<KmsgRecord> {
+    pub(crate) fn read_new(&mut self) -> Vec<KmsgRecord> {
         let Some(file) = self.file.as_mut() else {
             return Vec::new();
         };
@@ -162,10 +150,9 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("dev")).unwrap();
         let root = Root::at(&dir);
-        assert!(!KmsgWatch::inactive().is_active());
         std::fs::write(root.path("/dev/kmsg"), b"6,1,0,-;old\n").unwrap();
         let mut w = KmsgWatch::start(&root);
-        assert!(w.is_active());
+        assert!(w.file.is_some());
         assert!(w.read_new().is_empty());
         {
             use std::io::Write;
@@ -182,7 +169,11 @@ mod tests {
         assert_eq!(got[1].text, "new two");
         assert!(w.read_new().is_empty());
         let _ = std::fs::remove_dir_all(&dir);
-        assert!(!KmsgWatch::start(&Root::at("/nonexistent-kmod-rs")).is_active());
+        assert!(
+            KmsgWatch::start(&Root::at("/nonexistent-kmod-rs"))
+                .file
+                .is_none()
+        );
     }
 }
 

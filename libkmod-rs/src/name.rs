@@ -53,7 +53,7 @@ pub fn alias_normalize(alias: &[u8]) -> Option<Vec<u8>> {
 
 /// Module file extensions recognised by this build, longest first.
 #[must_use]
-pub fn module_extensions() -> &'static [&'static str] {
+pub(crate) fn module_extensions() -> &'static [&'static str] {
     &[
         ".ko",
         #[cfg(feature = "gzip")]

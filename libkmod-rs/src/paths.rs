@@ -1,19 +1,19 @@
 //! The system locations kmod uses, as absolute paths resolved through [`crate::Root`].
 
 /// Where module trees live: `<MODULE_DIR>/<release>`.
-pub const MODULE_DIR: &str = "/lib/modules";
+pub(crate) const MODULE_DIR: &str = "/lib/modules";
 /// The loaded-module list.
-pub const PROC_MODULES: &str = "/proc/modules";
+pub(crate) const PROC_MODULES: &str = "/proc/modules";
 /// The kernel command line.
-pub const PROC_CMDLINE: &str = "/proc/cmdline";
+pub(crate) const PROC_CMDLINE: &str = "/proc/cmdline";
 /// The kernel's symbol table (names; addresses may read as zero).
-pub const PROC_KALLSYMS: &str = "/proc/kallsyms";
+pub(crate) const PROC_KALLSYMS: &str = "/proc/kallsyms";
 /// Per-module state directories.
-pub const SYS_MODULE: &str = "/sys/module";
+pub(crate) const SYS_MODULE: &str = "/sys/module";
 /// The kernel's in-kernel module decompressor name.
-pub const SYS_MODULE_COMPRESSION: &str = "/sys/module/compression";
+pub(crate) const SYS_MODULE_COMPRESSION: &str = "/sys/module/compression";
 /// modprobe.d search list, highest precedence first.
-pub const MODPROBE_D: &[&str] = &[
+pub(crate) const MODPROBE_D: &[&str] = &[
     "/etc/modprobe.d",
     "/run/modprobe.d",
     "/usr/local/lib/modprobe.d",
@@ -21,7 +21,7 @@ pub const MODPROBE_D: &[&str] = &[
     "/lib/modprobe.d",
 ];
 /// depmod.d search list, highest precedence first.
-pub const DEPMOD_D: &[&str] = &[
+pub(crate) const DEPMOD_D: &[&str] = &[
     "/etc/depmod.d",
     "/run/depmod.d",
     "/usr/local/lib/depmod.d",
@@ -29,10 +29,6 @@ pub const DEPMOD_D: &[&str] = &[
     "/lib/depmod.d",
 ];
 /// Builtin module information inside a module directory.
-pub const MODULES_BUILTIN_MODINFO: &str = "modules.builtin.modinfo";
+pub(crate) const MODULES_BUILTIN_MODINFO: &str = "modules.builtin.modinfo";
 /// The kernel log, one record per read (read by [`crate::kmsg`]).
-pub const DEV_KMSG: &str = "/dev/kmsg";
-/// The local syslog socket (the tools' `-s/--syslog`).
-pub const DEV_LOG: &str = "/dev/log";
-/// The console, where syslog messages go when `/dev/log` cannot take them (`LOG_CONS`).
-pub const DEV_CONSOLE: &str = "/dev/console";
+pub(crate) const DEV_KMSG: &str = "/dev/kmsg";

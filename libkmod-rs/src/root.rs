@@ -37,6 +37,12 @@ impl Root {
         }
     }
 
+    /// The module directory of kernel `release`: `<root>/lib/modules/<release>`.
+    #[must_use]
+    pub fn module_dir(&self, release: impl AsRef<std::ffi::OsStr>) -> PathBuf {
+        self.path(crate::paths::MODULE_DIR).join(release.as_ref())
+    }
+
     /// Is this the real system root?
     #[must_use]
     pub fn is_host(&self) -> bool {

@@ -1,4 +1,4 @@
-//! Runtime kernel state, read as libkmod reads it (kmod-contract §7):
+//! Runtime kernel state, read as libkmod reads it (`libkmod-module.c`):
 //!
 //! | path | what |
 //! |---|---|
@@ -21,9 +21,11 @@
 
 use crate::Root;
 use crate::compress::Compression;
-use crate::error::{errno, strerror};
+use crate::diag::Sink;
+use crate::error::{Error, errno, strerror};
 use crate::name::modname_normalize;
 use crate::paths;
+use crate::shared::strtol::{cstr, is_c_space, strtol};
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{ErrorKind, Read};
@@ -35,21 +37,16 @@ const PATH_MAX: usize = 4096;
 /// The bytes one `fgets(line, 4096, fp)` can return.
 const LINE_MAX: usize = PATH_MAX - 1;
 
-/// A message libkmod logs (at ERR) while reading the state; tools print it through
-/// their own log format (`<prog>: ERROR: <text>`), since they install libkmod's log hook.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LibMessage {
-    /// The libkmod function that logs it (for libkmod's own default format).
-    pub func: &'static str,
-    /// The text, newline included as kmod prints it.
-    pub text: Vec<u8>,
+fn message(log: &mut dyn Sink, func: &'static str, parts: &[&[u8]]) {
+    crate::diag::err(log, func, parts.concat());
 }
 
-fn message(log: &mut Vec<LibMessage>, func: &'static str, parts: &[&[u8]]) {
-    log.push(LibMessage {
-        func,
-        text: parts.concat(),
-    });
+/// An error number found reading `logical` (a system path) as an [`Error`].
+fn sys_error(logical: &[u8], errno: i32) -> Error {
+    Error::Io {
+        path: PathBuf::from(OsStr::from_bytes(logical)),
+        source: std::io::Error::from_raw_os_error(errno),
+    }
 }
 
 /// The init state of a module.
@@ -65,28 +62,29 @@ pub enum InitState {
     Going,
 }
 
-impl InitState {
+impl std::fmt::Display for InitState {
     /// kmod's name for the state (`kmod_module_initstate_str`).
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
             InitState::Builtin => "builtin",
             InitState::Live => "live",
             InitState::Coming => "coming",
             InitState::Going => "going",
-        }
+        })
     }
+}
 
+impl InitState {
     /// "In kernel" as modprobe means it: live or builtin.
     #[must_use]
-    pub fn in_kernel(self) -> bool {
+    pub(crate) fn in_kernel(self) -> bool {
         matches!(self, InitState::Live | InitState::Builtin)
     }
 }
 
 /// `/sys/module/<name><tail>` as the system path libkmod would use.
 #[must_use]
-pub fn sys_module_path(name: &[u8], tail: &[u8]) -> Vec<u8> {
+pub(crate) fn sys_module_path(name: &[u8], tail: &[u8]) -> Vec<u8> {
     let mut p = paths::SYS_MODULE.as_bytes().to_vec();
     p.push(b'/');
     p.extend_from_slice(name);
@@ -126,42 +124,6 @@ fn read_str(file: &mut File, max: usize) -> Result<Vec<u8>, i32> {
     }
     buf.truncate(done);
     Ok(cstr(&buf).to_vec())
-}
-
-fn cstr(b: &[u8]) -> &[u8] {
-    b.iter().position(|&c| c == 0).map_or(b, |n| &b[..n])
-}
-
-fn is_c_space(c: u8) -> bool {
-    matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
-}
-
-/// `strtol(s, &end, 10)` over a C string: the value (saturated like glibc) and the
-/// number of bytes consumed (0 when no digits were found).
-#[must_use]
-pub fn strtol(s: &[u8]) -> (i64, usize) {
-    let s = cstr(s);
-    let mut i = 0;
-    while i < s.len() && is_c_space(s[i]) {
-        i += 1;
-    }
-    let mut neg = false;
-    if i < s.len() && (s[i] == b'+' || s[i] == b'-') {
-        neg = s[i] == b'-';
-        i += 1;
-    }
-    let start = i;
-    let mut v: i128 = 0;
-    while i < s.len() && s[i].is_ascii_digit() {
-        v = (v * 10 + i128::from(s[i] - b'0')).min(i128::from(i64::MAX) + 1);
-        i += 1;
-    }
-    if i == start {
-        return (0, 0);
-    }
-    let v = if neg { -v } else { v };
-    let v = v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
-    (v, i)
 }
 
 /// `read_str_long`: a decimal number that must be followed by whitespace.
@@ -241,7 +203,7 @@ fn read_proc_modules(root: &Root) -> Result<Vec<u8>, i32> {
 /// The loaded modules' names, in `/proc/modules` order, as `kmod_module_new_from_loaded`
 /// finds them: the first space/tab-separated token of each line, normalised. A line with
 /// no token is logged and skipped.
-pub fn loaded_modules(root: &Root, log: &mut Vec<LibMessage>) -> Result<Vec<Vec<u8>>, i32> {
+pub(crate) fn loaded_modules(root: &Root, log: &mut dyn Sink) -> Result<Vec<Vec<u8>>, Error> {
     const FUNC: &str = "kmod_module_new_from_loaded";
     let data = match read_proc_modules(root) {
         Ok(d) => d,
@@ -255,7 +217,7 @@ pub fn loaded_modules(root: &Root, log: &mut Vec<LibMessage>) -> Result<Vec<Vec<
                     b"\n",
                 ],
             );
-            return Err(e);
+            return Err(sys_error(paths::PROC_MODULES.as_bytes(), e));
         }
     };
     let mut names = Vec::new();
@@ -284,9 +246,10 @@ pub fn loaded_modules(root: &Root, log: &mut Vec<LibMessage>) -> Result<Vec<Vec<
 }
 
 /// One line of `/proc/modules`, split on whitespace (fields that are missing or
-/// unparsable are `None`). For tools that want more than the names.
+/// unparsable are `None`): what the kernel says of a loaded module.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProcModule {
+#[non_exhaustive]
+pub struct LoadedModule {
     /// The name as the kernel prints it.
     pub name: Vec<u8>,
     /// Core size in bytes.
@@ -303,9 +266,16 @@ pub struct ProcModule {
     pub taints: Option<Vec<u8>>,
 }
 
+impl LoadedModule {
+    /// Every line of `/proc/modules` (under `root`) with a name, split into fields.
+    pub fn list(root: &Root) -> Result<Vec<LoadedModule>, Error> {
+        proc_modules(root)
+    }
+}
+
 /// Every line of `/proc/modules` with a name, split into fields.
-pub fn proc_modules(root: &Root) -> Result<Vec<ProcModule>, i32> {
-    let data = read_proc_modules(root)?;
+pub(crate) fn proc_modules(root: &Root) -> Result<Vec<LoadedModule>, Error> {
+    let data = read_proc_modules(root).map_err(|e| sys_error(paths::PROC_MODULES.as_bytes(), e))?;
     let num = |b: &[u8]| {
         std::str::from_utf8(b)
             .ok()
@@ -340,7 +310,7 @@ pub fn proc_modules(root: &Root) -> Result<Vec<ProcModule>, i32> {
                 .and_then(|s| u64::from_str_radix(s, 16).ok())
         });
         let taints = f.next().map(<[u8]>::to_vec);
-        out.push(ProcModule {
+        out.push(LoadedModule {
             name: name.to_vec(),
             size,
             refcount,
@@ -356,15 +326,15 @@ pub fn proc_modules(root: &Root) -> Result<Vec<ProcModule>, i32> {
 /// `kmod_module_get_initstate` without the builtin test: the state from
 /// `/sys/module/<name>/initstate`, COMING when only the directory exists, else the
 /// errno of opening the file (`ENOENT`: not loaded).
-pub fn sys_initstate(
+pub(crate) fn sys_initstate(
     root: &Root,
     name: &[u8],
-    log: &mut Vec<LibMessage>,
-) -> Result<InitState, i32> {
+    log: &mut dyn Sink,
+) -> Result<InitState, Error> {
     const FUNC: &str = "kmod_module_get_initstate";
     let logical = sys_module_path(name, b"/initstate");
     if logical.len() >= PATH_MAX {
-        return Err(errno::ENAMETOOLONG);
+        return Err(Error::errno_raw(errno::ENAMETOOLONG));
     }
     let mut f = match File::open(resolve(root, &logical)) {
         Ok(f) => f,
@@ -373,7 +343,7 @@ pub fn sys_initstate(
             if std::fs::metadata(resolve(root, &dir)).is_ok_and(|m| m.is_dir()) {
                 return Ok(InitState::Coming);
             }
-            return Err(io_errno(&e));
+            return Err(sys_error(&logical, io_errno(&e)));
         }
     };
     let buf = match read_str(&mut f, 31) {
@@ -390,7 +360,7 @@ pub fn sys_initstate(
                     b"\n",
                 ],
             );
-            return Err(e);
+            return Err(sys_error(&logical, e));
         }
     };
     match buf.as_slice() {
@@ -399,30 +369,21 @@ pub fn sys_initstate(
         b"going\n" => Ok(InitState::Going),
         _ => {
             message(log, FUNC, &[b"unknown ", &logical, b": '", &buf, b"'\n"]);
-            Err(errno::EINVAL)
+            Err(Error::format(
+                PathBuf::from(OsStr::from_bytes(&logical)),
+                errno::EINVAL,
+                "unknown state",
+            ))
         }
     }
 }
 
-/// `kmod_module_get_initstate`: BUILTIN when `builtin` (the caller's
-/// `modules.builtin.bin` test), else [`sys_initstate`].
-pub fn initstate(
-    root: &Root,
-    name: &[u8],
-    builtin: bool,
-    log: &mut Vec<LibMessage>,
-) -> Result<InitState, i32> {
-    if builtin {
-        return Ok(InitState::Builtin);
-    }
-    sys_initstate(root, name, log)
-}
-
 /// `kmod_module_get_refcnt`: `/sys/module/<name>/refcnt` as an `int`; the errno of
 /// opening it (`ENOENT`: not loaded, or unloading not supported) or of parsing it.
-pub fn refcnt(root: &Root, name: &[u8], log: &mut Vec<LibMessage>) -> Result<i32, i32> {
+pub(crate) fn refcnt(root: &Root, name: &[u8], log: &mut dyn Sink) -> Result<i32, Error> {
     let logical = truncated(sys_module_path(name, b"/refcnt"));
-    let mut f = File::open(resolve(root, &logical)).map_err(|e| io_errno(&e))?;
+    let mut f =
+        File::open(resolve(root, &logical)).map_err(|e| sys_error(&logical, io_errno(&e)))?;
     match read_long(&mut f) {
         Ok(v) => Ok(v as i32),
         Err(e) => {
@@ -437,32 +398,36 @@ pub fn refcnt(root: &Root, name: &[u8], log: &mut Vec<LibMessage>) -> Result<i32
                     b"'\n",
                 ],
             );
-            Err(e)
+            Err(Error::format(
+                PathBuf::from(OsStr::from_bytes(&logical)),
+                e,
+                "not a number",
+            ))
         }
     }
 }
 
 /// `kmod_module_get_size`: `/sys/module/<name>/coresize`, else the second column of
-/// the module's `/proc/modules` line; a negative errno when the module has no
-/// `/sys/module` entry or its line is missing or malformed, 0 when `coresize` is
+/// the module's `/proc/modules` line; an error when the module has no `/sys/module`
+/// entry or its line is missing (`ENOENT`) or malformed, 0 when `coresize` is
 /// unreadable (kmod's quirk).
-pub fn size(root: &Root, name: &[u8], log: &mut Vec<LibMessage>) -> i64 {
+pub(crate) fn size(root: &Root, name: &[u8], log: &mut dyn Sink) -> Result<i64, Error> {
     const FUNC: &str = "kmod_module_get_size";
     let dir_logical = truncated(sys_module_path(name, b""));
     let dir = resolve(root, &dir_logical);
     if let Err(e) = File::open(&dir) {
-        return -i64::from(io_errno(&e));
+        return Err(sys_error(&dir_logical, io_errno(&e)));
     }
     if let Ok(mut f) = File::open(dir.join("coresize")) {
         if let Ok(v) = read_long(&mut f) {
-            return v;
+            return Ok(v);
         }
         message(
             log,
             FUNC,
             &[b"failed to read coresize from ", &dir_logical, b"\n"],
         );
-        return 0;
+        return Ok(0);
     }
     let data = match read_proc_modules(root) {
         Ok(d) => d,
@@ -476,10 +441,10 @@ pub fn size(root: &Root, name: &[u8], log: &mut Vec<LibMessage>) -> i64 {
                     b"\n",
                 ],
             );
-            return -i64::from(e);
+            return Err(sys_error(paths::PROC_MODULES.as_bytes(), e));
         }
     };
-    let mut size = -i64::from(errno::ENOENT);
+    let mut size = Err(sys_error(paths::PROC_MODULES.as_bytes(), errno::ENOENT));
     let mut it = Fgets {
         data: &data,
         pos: 0,
@@ -498,7 +463,7 @@ pub fn size(root: &Root, name: &[u8], log: &mut Vec<LibMessage>) -> i64 {
             (end != 0 && end == tok.len()).then_some(v)
         });
         match value {
-            Some(v) => size = v,
+            Some(v) => size = Ok(v),
             None => message(
                 log,
                 FUNC,
@@ -516,7 +481,7 @@ pub fn size(root: &Root, name: &[u8], log: &mut Vec<LibMessage>) -> i64 {
 
 /// `kmod_module_get_holders`: the (normalised) names in `/sys/module/<name>/holders/`,
 /// in readdir order; the errno (logged) when the directory cannot be read.
-pub fn holders(root: &Root, name: &[u8], log: &mut Vec<LibMessage>) -> Result<Vec<Vec<u8>>, i32> {
+pub(crate) fn holders(root: &Root, name: &[u8], log: &mut dyn Sink) -> Result<Vec<Vec<u8>>, Error> {
     let logical = truncated(sys_module_path(name, b"/holders"));
     let rd = match std::fs::read_dir(resolve(root, &logical)) {
         Ok(rd) => rd,
@@ -533,7 +498,7 @@ pub fn holders(root: &Root, name: &[u8], log: &mut Vec<LibMessage>) -> Result<Ve
                     b"\n",
                 ],
             );
-            return Err(e);
+            return Err(sys_error(&logical, e));
         }
     };
     let mut out = Vec::new();
@@ -544,32 +509,10 @@ pub fn holders(root: &Root, name: &[u8], log: &mut Vec<LibMessage>) -> Result<Ve
     Ok(out)
 }
 
-/// A module parameter and its current value (`None`: not readable, e.g. write-only).
-pub type Parameter = (Vec<u8>, Option<Vec<u8>>);
-
-/// The parameters in `/sys/module/<name>/parameters/` (readdir order) with their
-/// values, trailing newline removed.
-pub fn parameters(root: &Root, name: &[u8]) -> Result<Vec<Parameter>, i32> {
-    let dir = resolve(root, &sys_module_path(name, b"/parameters"));
-    let rd = std::fs::read_dir(&dir).map_err(|e| io_errno(&e))?;
-    let mut out = Vec::new();
-    for entry in rd {
-        let Ok(entry) = entry else { break };
-        let value = std::fs::read(entry.path()).ok().map(|mut v| {
-            if v.last() == Some(&b'\n') {
-                v.pop();
-            }
-            v
-        });
-        out.push((entry.file_name().as_bytes().to_vec(), value));
-    }
-    Ok(out)
-}
-
 /// The kernel's in-kernel decompressor from `/sys/module/compression`; `None` when the
 /// file is missing (old kernel, or `CONFIG_MODULE_DECOMPRESS=n`), unreadable or
 /// unknown (the last two logged, as `kmod_new` does).
-pub fn kernel_compression(root: &Root, log: &mut Vec<LibMessage>) -> Compression {
+pub(crate) fn kernel_compression(root: &Root, log: &mut dyn Sink) -> Compression {
     const FUNC: &str = "get_kernel_compression";
     let Ok(mut f) = File::open(root.path(paths::SYS_MODULE_COMPRESSION)) else {
         return Compression::None;
@@ -602,12 +545,6 @@ pub fn kernel_compression(root: &Root, log: &mut Vec<LibMessage>) -> Compression
     }
 }
 
-/// Does `/sys/module/<name>` exist (as a directory)?
-#[must_use]
-pub fn sys_module_exists(root: &Root, name: &[u8]) -> bool {
-    std::fs::metadata(resolve(root, &sys_module_path(name, b""))).is_ok_and(|m| m.is_dir())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -631,22 +568,26 @@ mod tests {
         std::fs::create_dir_all(p.join("sys/module")).unwrap();
         (Tmp(p.clone()), Root::at(p))
     }
+    /// The errno of a result, for comparisons.
+    fn e<T>(r: Result<T, Error>) -> Result<T, i32> {
+        r.map_err(|e| e.errno().raw())
+    }
+    /// `kmod_module_get_initstate` as a module object answers it.
+    fn initstate(
+        root: &Root,
+        name: &[u8],
+        builtin: bool,
+        log: &mut Vec<crate::Diagnostic>,
+    ) -> Result<InitState, i32> {
+        if builtin {
+            return Ok(InitState::Builtin);
+        }
+        e(sys_initstate(root, name, log))
+    }
     fn put(root: &Root, rel: &str, data: &[u8]) {
         let p = root.path(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, data).unwrap();
-    }
-
-    #[test]
-    fn strtol_like_glibc() {
-        assert_eq!(strtol(b"12\n"), (12, 2));
-        assert_eq!(strtol(b"  -7 "), (-7, 4));
-        assert_eq!(strtol(b"+3"), (3, 2));
-        assert_eq!(strtol(b"x"), (0, 0));
-        assert_eq!(strtol(b"-"), (0, 0));
-        assert_eq!(strtol(b"99999999999999999999\n").0, i64::MAX);
-        assert_eq!(strtol(b"-99999999999999999999\n").0, i64::MIN);
-        assert_eq!(strtol(b"1\x002"), (1, 1));
     }
 
     #[test]
@@ -671,15 +612,15 @@ mod tests {
         assert_eq!(names, want);
         assert_eq!(log.len(), 1);
         assert_eq!(
-            log[0].text,
+            log[0].message,
             b"could not get module from name '(null)': No such file or directory\n"
         );
         let (_t2, empty) = tmp("noproc");
         std::fs::remove_dir_all(empty.path("/proc")).unwrap();
         let mut log = Vec::new();
-        assert_eq!(loaded_modules(&empty, &mut log), Err(errno::ENOENT));
+        assert_eq!(e(loaded_modules(&empty, &mut log)), Err(errno::ENOENT));
         assert_eq!(
-            log[0].text,
+            log[0].message,
             b"could not open /proc/modules: No such file or directory\n"
         );
     }
@@ -708,7 +649,10 @@ mod tests {
         assert_eq!(initstate(&root, b"e", false, &mut log), Err(errno::ENOENT));
         assert!(log.is_empty());
         assert_eq!(initstate(&root, b"c", false, &mut log), Err(errno::EINVAL));
-        assert_eq!(log[0].text, b"unknown /sys/module/c/initstate: 'weird'\n");
+        assert_eq!(
+            log[0].message,
+            b"unknown /sys/module/c/initstate: 'weird'\n"
+        );
         let long = vec![b'x'; 5000];
         assert_eq!(
             initstate(&root, &long, false, &mut log),
@@ -731,32 +675,32 @@ mod tests {
             b"a 1 0 - Live 0x0\nc 777 0 - Live 0x0\nd \n",
         );
         let mut log = Vec::new();
-        assert_eq!(refcnt(&root, b"a", &mut log), Ok(3));
-        assert_eq!(refcnt(&root, b"z", &mut log), Err(errno::ENOENT));
+        assert_eq!(e(refcnt(&root, b"a", &mut log)), Ok(3));
+        assert_eq!(e(refcnt(&root, b"z", &mut log)), Err(errno::ENOENT));
         assert!(log.is_empty());
-        assert_eq!(refcnt(&root, b"b", &mut log), Err(errno::EINVAL));
+        assert_eq!(e(refcnt(&root, b"b", &mut log)), Err(errno::EINVAL));
         assert_eq!(
-            log.pop().unwrap().text,
+            log.pop().unwrap().message,
             b"could not read integer from '/sys/module/b/refcnt': 'Invalid argument'\n"
         );
-        assert_eq!(size(&root, b"a", &mut log), 4096);
-        assert_eq!(size(&root, b"b", &mut log), 0);
+        assert_eq!(e(size(&root, b"a", &mut log)), Ok(4096));
+        assert_eq!(e(size(&root, b"b", &mut log)), Ok(0));
         assert_eq!(
-            log.pop().unwrap().text,
+            log.pop().unwrap().message,
             b"failed to read coresize from /sys/module/b\n"
         );
-        assert_eq!(size(&root, b"c", &mut log), 777);
-        assert_eq!(size(&root, b"z", &mut log), -2);
+        assert_eq!(e(size(&root, b"c", &mut log)), Ok(777));
+        assert_eq!(e(size(&root, b"z", &mut log)), Err(2));
         std::fs::create_dir_all(root.path("sys/module/d")).unwrap();
-        assert_eq!(size(&root, b"d", &mut log), -2);
+        assert_eq!(e(size(&root, b"d", &mut log)), Err(2));
         assert_eq!(
-            log.pop().unwrap().text,
+            log.pop().unwrap().message,
             b"invalid line format at /proc/modules:3\n"
         );
-        assert_eq!(holders(&root, b"a", &mut log), Ok(vec![b"x_y".to_vec()]));
-        assert_eq!(holders(&root, b"c", &mut log), Err(errno::ENOENT));
+        assert_eq!(e(holders(&root, b"a", &mut log)), Ok(vec![b"x_y".to_vec()]));
+        assert_eq!(e(holders(&root, b"c", &mut log)), Err(errno::ENOENT));
         assert_eq!(
-            log.pop().unwrap().text,
+            log.pop().unwrap().message,
             b"could not open '/sys/module/c/holders': No such file or directory\n"
         );
     }
@@ -775,7 +719,7 @@ mod tests {
         assert!(log.is_empty());
         put(&root, "sys/module/compression", b"lz4\n");
         assert_eq!(kernel_compression(&root, &mut log), Compression::None);
-        assert_eq!(log[0].text, b"unknown kernel compression lz4\n");
+        assert_eq!(log[0].message, b"unknown kernel compression lz4\n");
     }
 
     #[test]

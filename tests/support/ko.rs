@@ -1,3 +1,3 @@
 //! The synthetic module builder, shared with the library's own tests.
 
-pub use libkmod_rs::testko::Ko;
+pub use kmod_testko::Ko;

@@ -1,4 +1,4 @@
-//! The kernel command line (kmod-contract §6.3): `mod.param[=value]` becomes
+//! The kernel command line (libkmod's `kmod_config_parse_kcmdline`): `mod.param[=value]` becomes
 //! `options mod param[=value]`, `modprobe.blacklist=a,b` becomes blacklist entries.
 //!
 //! The scanner is kmod 34.2's state machine: tokens end at unquoted C-locale
@@ -8,7 +8,7 @@
 //! whitespace inside quotes outside the value) makes the token ignored.
 
 use super::{Config, ModOptions};
-use crate::lookup::LogRecord;
+use crate::diag::Sink;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -29,7 +29,7 @@ fn cstr(buf: &[u8], i: usize) -> &[u8] {
 }
 
 /// Parse kernel command line bytes (as read from `/proc/cmdline`) into `cfg`.
-pub fn parse_kcmdline(cfg: &mut Config, cmdline: &[u8], out: &mut Vec<LogRecord>) {
+pub(crate) fn parse_kcmdline(cfg: &mut Config, cmdline: &[u8], out: &mut dyn Sink) {
     let mut buf = cmdline.to_vec();
     buf.push(0);
     let mut state = State::Modname;
@@ -122,7 +122,7 @@ fn result(
     mut modname: Vec<u8>,
     param: &[u8],
     value: Option<&[u8]>,
-    out: &mut Vec<LogRecord>,
+    out: &mut dyn Sink,
 ) {
     if modname == b"modprobe" && param.starts_with(b"blacklist=") {
         for item in value.unwrap_or_default().split(|&c| c == b',') {
@@ -130,14 +130,15 @@ fn result(
         }
         return;
     }
-    if !super::underscores(&mut modname) {
-        out.push(LogRecord {
-            func: "kcmdline_parse_result",
-            message: format!(
+    if !super::parse::underscores(&mut modname) {
+        crate::diag::err(
+            out,
+            "kcmdline_parse_result",
+            format!(
                 "Ignoring bad option on kernel command line while parsing module name: '{}'\n",
                 String::from_utf8_lossy(&modname)
             ),
-        });
+        );
         return;
     }
     cfg.options.push(ModOptions {

@@ -1,6 +1,6 @@
 //! The module configuration libkmod reads when a context is created, as kmod 34.2
 //! reads it: the `modprobe.d` files, `modules.softdep`/`modules.weakdep` of the module
-//! directory, and the kernel command line (kmod-contract §6.1, §6.3).
+//! directory, and the kernel command line (libkmod's `kmod_config_new`).
 //!
 //! # Files
 //! The sources are the given paths (`modprobe -C`) when any is given, else
@@ -23,11 +23,10 @@
 mod cmdline;
 pub(crate) mod parse;
 
-pub use cmdline::parse_kcmdline;
-pub use parse::{softdep_tokens, underscores};
+use cmdline::parse_kcmdline;
 
 use crate::Root;
-use crate::lookup::LogRecord;
+use crate::diag::Sink;
 use std::ffi::OsString;
 use std::io::Read;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -36,38 +35,38 @@ use std::path::{Path, PathBuf};
 /// glibc's `PATH_MAX`: `<dir>/<name>` paths this long or longer are not opened.
 const PATH_MAX: usize = 4096;
 /// kmod reads at most this many bytes of `/proc/cmdline` (its buffer is 4096 bytes).
-pub const KCMDLINE_MAX: usize = 4095;
+const KCMDLINE_MAX: usize = 4095;
 
 /// `alias PATTERN MODULE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Alias {
+pub(crate) struct Alias {
     /// The fnmatch pattern (underscore-normalised).
-    pub pattern: Vec<u8>,
+    pub(crate) pattern: Vec<u8>,
     /// The module name (underscore-normalised).
-    pub modname: Vec<u8>,
+    pub(crate) modname: Vec<u8>,
 }
 
 /// `options MODULE ...` (also from the kernel command line).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModOptions {
+pub(crate) struct ModOptions {
     /// Module name or alias the options apply to (underscore-normalised).
-    pub modname: Vec<u8>,
+    pub(crate) modname: Vec<u8>,
     /// The options text, TABs turned into spaces.
-    pub options: Vec<u8>,
+    pub(crate) options: Vec<u8>,
 }
 
 /// `install MODULE COMMAND` or `remove MODULE COMMAND`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModCommand {
+pub(crate) struct ModCommand {
     /// The module name pattern (underscore-normalised).
-    pub modname: Vec<u8>,
+    pub(crate) modname: Vec<u8>,
     /// The shell command, raw.
-    pub command: Vec<u8>,
+    pub(crate) command: Vec<u8>,
 }
 
 /// Which list of a `softdep` line a name belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SoftDepKind {
+pub(crate) enum SoftDepKind {
     /// After `pre:`.
     Pre,
     /// After `post:`.
@@ -76,21 +75,21 @@ pub enum SoftDepKind {
 
 /// `softdep MODULE [pre: ...] [post: ...]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SoftDep {
+pub(crate) struct SoftDep {
     /// The module name pattern (underscore-normalised).
-    pub modname: Vec<u8>,
+    pub(crate) modname: Vec<u8>,
     /// The listed names in line order, each with the list it belongs to.
-    pub entries: Vec<(SoftDepKind, Vec<u8>)>,
+    pub(crate) entries: Vec<(SoftDepKind, Vec<u8>)>,
 }
 
 impl SoftDep {
     /// The `pre:` names in order.
-    pub fn pre(&self) -> impl Iterator<Item = &[u8]> {
+    pub(crate) fn pre(&self) -> impl Iterator<Item = &[u8]> {
         self.of(SoftDepKind::Pre)
     }
 
     /// The `post:` names in order.
-    pub fn post(&self) -> impl Iterator<Item = &[u8]> {
+    pub(crate) fn post(&self) -> impl Iterator<Item = &[u8]> {
         self.of(SoftDepKind::Post)
     }
 
@@ -106,7 +105,7 @@ impl SoftDep {
     /// first to its last name (so names of the other list written in between show up
     /// too when the lists alternate).
     #[must_use]
-    pub fn value(&self) -> Vec<u8> {
+    pub(crate) fn value(&self) -> Vec<u8> {
         let mut out = Vec::new();
         for (kind, prefix) in [(SoftDepKind::Pre, "pre: "), (SoftDepKind::Post, "post: ")] {
             let first = self.entries.iter().position(|(k, _)| *k == kind);
@@ -132,53 +131,74 @@ impl SoftDep {
 
 /// `weakdep MODULE names...`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WeakDep {
+pub(crate) struct WeakDep {
     /// The module name pattern (underscore-normalised).
-    pub modname: Vec<u8>,
+    pub(crate) modname: Vec<u8>,
     /// The listed names.
-    pub weak: Vec<Vec<u8>>,
+    pub(crate) weak: Vec<Vec<u8>>,
 }
 
 impl WeakDep {
     /// The value `modprobe -c` prints: the names separated by one space.
     #[must_use]
-    pub fn value(&self) -> Vec<u8> {
+    pub(crate) fn value(&self) -> Vec<u8> {
         self.weak.join(&b' ')
     }
 }
 
-/// The parsed configuration: every list in parse order (files in name order, then
-/// the kernel command line).
+/// The module configuration (`modprobe.d`, `modules.softdep`, `modules.weakdep`,
+/// the kernel command line), every list in parse order (files in name order, then
+/// the kernel command line). Read through [`crate::ModuleDir::config`] and the
+/// [`crate::Module`] queries.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Config {
     /// `alias` lines.
-    pub aliases: Vec<Alias>,
+    pub(crate) aliases: Vec<Alias>,
     /// `blacklist` names (also `modprobe.blacklist=` of the kernel command line).
-    pub blacklists: Vec<Vec<u8>>,
+    pub(crate) blacklists: Vec<Vec<u8>>,
     /// `options` lines (and `mod.param[=value]` of the kernel command line).
-    pub options: Vec<ModOptions>,
+    pub(crate) options: Vec<ModOptions>,
     /// `install` lines.
-    pub install_commands: Vec<ModCommand>,
+    pub(crate) install_commands: Vec<ModCommand>,
     /// `remove` lines.
-    pub remove_commands: Vec<ModCommand>,
+    pub(crate) remove_commands: Vec<ModCommand>,
     /// `softdep` lines.
-    pub softdeps: Vec<SoftDep>,
+    pub(crate) softdeps: Vec<SoftDep>,
     /// `weakdep` lines.
-    pub weakdeps: Vec<WeakDep>,
+    pub(crate) weakdeps: Vec<WeakDep>,
 }
+
+/// Where the configuration comes from (libkmod's `config_paths` argument).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// The system's `modprobe.d` directories (`/etc`, `/run`, `/usr/local/lib`,
+    /// `/usr/lib`, `/lib`), resolved through the [`Root`].
+    System,
+    /// These files and directories instead (`modprobe -C`), used as given.
+    Paths(Vec<PathBuf>),
+    /// No configuration files (what modinfo, insmod, rmmod and lsmod use): still
+    /// the module directory's `modules.softdep`/`modules.weakdep` and the kernel
+    /// command line.
+    None,
+}
+
+/// The `pre:` and `post:` names of a softdep.
+pub(crate) type PrePost<'a> = (Vec<&'a [u8]>, Vec<&'a [u8]>);
 
 /// One configuration file to parse.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfFile {
+struct ConfFile {
     /// The name it is sorted by.
-    pub name: Vec<u8>,
+    name: Vec<u8>,
     /// The path it is opened with and reported as.
-    pub path: PathBuf,
+    path: PathBuf,
 }
 
-/// One `modprobe -c` record: keyword, key and value (`None` for `blacklist`).
+/// One configuration record as `modprobe -c` prints it: keyword, key and value
+/// (`None` for `blacklist`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
+#[non_exhaustive]
+pub struct ConfigRecord {
     /// `blacklist`, `install`, `remove`, `alias`, `options`, `softdep` or `weakdep`.
     pub keyword: &'static str,
     /// The key (module name or alias pattern).
@@ -195,8 +215,8 @@ fn to_path(b: &[u8]) -> PathBuf {
     PathBuf::from(OsString::from_vec(b.to_vec()))
 }
 
-fn log(out: &mut Vec<LogRecord>, func: &'static str, message: String) {
-    out.push(LogRecord { func, message });
+fn log(out: &mut dyn Sink, func: &'static str, message: String) {
+    crate::diag::err(out, func, message);
 }
 
 /// Insert keeping the list sorted by name; a name already present is ignored.
@@ -207,7 +227,7 @@ fn insert_sorted(files: &mut Vec<ConfFile>, file: ConfFile) {
 }
 
 /// The files of one source (a file or a directory), as `conf_files_list` adds them.
-fn list_source(files: &mut Vec<ConfFile>, path: &[u8], out: &mut Vec<LogRecord>) {
+fn list_source(files: &mut Vec<ConfFile>, path: &[u8], out: &mut dyn Sink) {
     let Ok(meta) = std::fs::metadata(to_path(path)) else {
         return;
     };
@@ -300,50 +320,52 @@ fn dir_entry(dirname: &Path, name: &str) -> ConfFile {
 
 impl Config {
     /// The files a context for module directory `dirname` parses, in parse order.
-    /// `config_paths`: the `-C` paths (used as given), or `None` for the default
-    /// directories resolved through `root`.
-    #[must_use]
-    pub fn conf_files(
+    fn conf_files(
         root: &Root,
         dirname: &Path,
-        config_paths: Option<&[PathBuf]>,
-    ) -> (Vec<ConfFile>, Vec<LogRecord>) {
-        let mut out = Vec::new();
+        source: &ConfigSource,
+        out: &mut dyn Sink,
+    ) -> Vec<ConfFile> {
+        let config_paths: Option<&[PathBuf]> = match source {
+            ConfigSource::System => None,
+            ConfigSource::Paths(p) => Some(p),
+            ConfigSource::None => Some(&[]),
+        };
         let mut files = Vec::new();
         insert_sorted(&mut files, dir_entry(dirname, "modules.softdep"));
         insert_sorted(&mut files, dir_entry(dirname, "modules.weakdep"));
         match config_paths {
             Some(paths) => {
                 for p in paths {
-                    list_source(&mut files, p.as_os_str().as_bytes(), &mut out);
+                    list_source(&mut files, p.as_os_str().as_bytes(), out);
                 }
             }
             None => {
                 for d in crate::paths::MODPROBE_D {
-                    list_source(&mut files, root.path(d).as_os_str().as_bytes(), &mut out);
+                    list_source(&mut files, root.path(d).as_os_str().as_bytes(), out);
                 }
             }
         }
-        (files, out)
+        files
     }
 
     /// Read the whole configuration as `kmod_new(dirname, config_paths)` does: the
-    /// files (see [`Config::conf_files`]), then the kernel command line
-    /// (`/proc/cmdline` through `root`).  Returns the messages libkmod logs meanwhile.
-    #[must_use]
-    pub fn load(
+    /// files, then the kernel command line (`/proc/cmdline` through `root`); what
+    /// libkmod logs meanwhile goes to `out`.
+    pub(crate) fn load(
         root: &Root,
         dirname: &Path,
-        config_paths: Option<&[PathBuf]>,
-    ) -> (Config, Vec<LogRecord>) {
-        let (files, mut out) = Config::conf_files(root, dirname, config_paths);
+        source: &ConfigSource,
+        out: &mut dyn Sink,
+    ) -> Config {
+        let files = Config::conf_files(root, dirname, source, out);
         let mut cfg = Config::default();
         for f in &files {
             let bytes = f.path.as_os_str().as_bytes();
             if bytes.len() >= PATH_MAX {
                 if let Some(cut) = bytes.len().checked_sub(f.name.len() + 1) {
                     log(
-                        &mut out,
+                        out,
                         "kmod_config_new",
                         format!(
                             "Error parsing {}/{}: path too long\n",
@@ -360,14 +382,14 @@ impl Config {
             let mut buf = Vec::new();
             // A read error ends the file as EOF does for getc().
             let _ = file.read_to_end(&mut buf);
-            cfg.parse_bytes(&lossy(bytes), &buf, &mut out);
+            cfg.parse_bytes(&lossy(bytes), &buf, out);
         }
-        cfg.read_kcmdline(root, &mut out);
-        (cfg, out)
+        cfg.read_kcmdline(root, out);
+        cfg
     }
 
     /// Parse `/proc/cmdline` (through `root`); a missing file is not an error.
-    pub fn read_kcmdline(&mut self, root: &Root, out: &mut Vec<LogRecord>) {
+    fn read_kcmdline(&mut self, root: &Root, out: &mut dyn Sink) {
         let path = root.path(crate::paths::PROC_CMDLINE);
         let Ok(file) = std::fs::File::open(&path) else {
             return;
@@ -390,17 +412,17 @@ impl Config {
 
     /// Parse the contents of one configuration file called `filename` (as reported
     /// in messages).
-    pub fn parse_bytes(&mut self, filename: &str, content: &[u8], out: &mut Vec<LogRecord>) {
+    pub(crate) fn parse_bytes(&mut self, filename: &str, content: &[u8], out: &mut dyn Sink) {
         parse::parse_file(self, filename, content, out);
     }
 
     /// The records `modprobe -c` prints, in its order: all blacklists, install
     /// commands, remove commands, aliases, options, softdeps, weakdeps.
     #[must_use]
-    pub fn records(&self) -> Vec<Record> {
+    pub fn records(&self) -> Vec<ConfigRecord> {
         let mut v = Vec::new();
         for b in &self.blacklists {
-            v.push(Record {
+            v.push(ConfigRecord {
                 keyword: "blacklist",
                 key: b.clone(),
                 value: None,
@@ -411,7 +433,7 @@ impl Config {
             ("remove", &self.remove_commands),
         ] {
             for c in list {
-                v.push(Record {
+                v.push(ConfigRecord {
                     keyword: kw,
                     key: c.modname.clone(),
                     value: Some(c.command.clone()),
@@ -419,28 +441,28 @@ impl Config {
             }
         }
         for a in &self.aliases {
-            v.push(Record {
+            v.push(ConfigRecord {
                 keyword: "alias",
                 key: a.pattern.clone(),
                 value: Some(a.modname.clone()),
             });
         }
         for o in &self.options {
-            v.push(Record {
+            v.push(ConfigRecord {
                 keyword: "options",
                 key: o.modname.clone(),
                 value: Some(o.options.clone()),
             });
         }
         for s in &self.softdeps {
-            v.push(Record {
+            v.push(ConfigRecord {
                 keyword: "softdep",
                 key: s.modname.clone(),
                 value: Some(s.value()),
             });
         }
         for w in &self.weakdeps {
-            v.push(Record {
+            v.push(ConfigRecord {
                 keyword: "weakdep",
                 key: w.modname.clone(),
                 value: Some(w.value()),
@@ -449,51 +471,73 @@ impl Config {
         v
     }
 
-    /// Is `name` blacklisted (exact match)?
+    /// Is `name` blacklisted (a `blacklist` line with exactly that name)?
     #[must_use]
-    pub fn is_blacklisted(&self, name: &[u8]) -> bool {
+    pub(crate) fn is_blacklisted(&self, name: &[u8]) -> bool {
         self.blacklists.iter().any(|b| b == name)
     }
 
-    /// The first `softdep` line whose pattern matches `name`.
-    #[must_use]
-    pub fn softdep_for(&self, name: &[u8]) -> Option<&SoftDep> {
-        self.softdeps
+    /// The `alias` lines: (pattern, module name).
+    pub(crate) fn aliases(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.aliases
             .iter()
-            .find(|s| crate::fnmatch::fnmatch(&s.modname, name))
+            .map(|a| (a.pattern.as_slice(), a.modname.as_slice()))
     }
 
-    /// The first `weakdep` line whose pattern matches `name`.
-    #[must_use]
-    pub fn weakdep_for(&self, name: &[u8]) -> Option<&WeakDep> {
+    /// The `pre:` and `post:` names of the first `softdep` line whose pattern
+    /// matches `name`.
+    pub(crate) fn softdep_for(&self, name: &[u8]) -> Option<PrePost<'_>> {
+        self.softdeps
+            .iter()
+            .find(|s| crate::shared::fnmatch::fnmatch(&s.modname, name))
+            .map(|s| (s.pre().collect(), s.post().collect()))
+    }
+
+    /// The names of the first `weakdep` line whose pattern matches `name`.
+    pub(crate) fn weakdep_for(&self, name: &[u8]) -> Option<Vec<&[u8]>> {
         self.weakdeps
             .iter()
-            .find(|s| crate::fnmatch::fnmatch(&s.modname, name))
+            .find(|s| crate::shared::fnmatch::fnmatch(&s.modname, name))
+            .map(|w| w.weak.iter().map(Vec::as_slice).collect())
     }
 
     /// The command of the first `install` line whose pattern matches `name`.
-    #[must_use]
-    pub fn install_for(&self, name: &[u8]) -> Option<&[u8]> {
+    pub(crate) fn install_for(&self, name: &[u8]) -> Option<&[u8]> {
         Self::command_for(&self.install_commands, name)
     }
 
     /// The command of the first `remove` line whose pattern matches `name`.
-    #[must_use]
-    pub fn remove_for(&self, name: &[u8]) -> Option<&[u8]> {
+    pub(crate) fn remove_for(&self, name: &[u8]) -> Option<&[u8]> {
         Self::command_for(&self.remove_commands, name)
+    }
+
+    /// The command of the first `install` line written for exactly `name`
+    /// (`kmod_lookup_alias_from_commands`).
+    pub(crate) fn install_exact(&self, name: &[u8]) -> Option<&[u8]> {
+        Self::command_exact(&self.install_commands, name)
+    }
+
+    /// The command of the first `remove` line written for exactly `name`.
+    pub(crate) fn remove_exact(&self, name: &[u8]) -> Option<&[u8]> {
+        Self::command_exact(&self.remove_commands, name)
+    }
+
+    fn command_exact<'c>(list: &'c [ModCommand], name: &[u8]) -> Option<&'c [u8]> {
+        list.iter()
+            .find(|c| c.modname == name)
+            .map(|c| c.command.as_slice())
     }
 
     fn command_for<'c>(list: &'c [ModCommand], name: &[u8]) -> Option<&'c [u8]> {
         list.iter()
-            .find(|c| crate::fnmatch::fnmatch(&c.modname, name))
+            .find(|c| crate::shared::fnmatch::fnmatch(&c.modname, name))
             .map(|c| c.command.as_slice())
     }
 
     /// The options of a module called `name`, created through `alias` if any: every
     /// `options` line whose module equals the name or the alias, non-empty ones joined
     /// by one space; `None` when there are none.
-    #[must_use]
-    pub fn options_for(&self, name: &[u8], alias: Option<&[u8]>) -> Option<Vec<u8>> {
+    pub(crate) fn options_for(&self, name: &[u8], alias: Option<&[u8]>) -> Option<Vec<u8>> {
         let mut opts: Option<Vec<u8>> = None;
         for o in &self.options {
             if !(o.modname == name || alias.is_some_and(|a| a == o.modname.as_slice())) {

@@ -1,7 +1,7 @@
-//! modprobe.d line syntax (kmod-contract §6.1 "Line syntax").
+//! modprobe.d line syntax, as libkmod's `kmod_config_parse` reads it.
 
 use super::{Alias, Config, ModCommand, ModOptions, SoftDep, SoftDepKind, WeakDep};
-use crate::lookup::LogRecord;
+use crate::diag::Sink;
 
 /// One logical line (backslash-newline continuations joined, other backslashes
 /// dropped with the next byte kept) and the number of the physical line ending it,
@@ -58,7 +58,7 @@ fn token(s: &[u8]) -> (Option<&[u8]>, &[u8]) {
 
 /// kmod's `underscores()`: `-` → `_` outside `[...]`, in place.  Returns `false` (the
 /// text converted up to the problem) on an unmatched `]` or an unterminated `[`.
-pub fn underscores(s: &mut [u8]) -> bool {
+pub(crate) fn underscores(s: &mut [u8]) -> bool {
     let mut i = 0;
     while i < s.len() {
         match s[i] {
@@ -123,7 +123,7 @@ fn dep_words(line: &[u8]) -> Vec<&[u8]> {
 /// The `(list, name)` pairs of a `softdep` value: `pre:`/`post:` switch lists, names
 /// before either are ignored.
 #[must_use]
-pub fn softdep_tokens(line: &[u8]) -> Vec<(SoftDepKind, Vec<u8>)> {
+pub(crate) fn softdep_tokens(line: &[u8]) -> Vec<(SoftDepKind, Vec<u8>)> {
     let mut out = Vec::new();
     let mut mode = None;
     for w in dep_words(line) {
@@ -147,12 +147,7 @@ fn key(t: Option<&[u8]>) -> Option<Vec<u8>> {
 }
 
 /// Parse one file's contents into `cfg`.
-pub(super) fn parse_file(
-    cfg: &mut Config,
-    filename: &str,
-    content: &[u8],
-    out: &mut Vec<LogRecord>,
-) {
+pub(super) fn parse_file(cfg: &mut Config, filename: &str, content: &[u8], out: &mut dyn Sink) {
     let mut pos = 0;
     let mut linenum = 0u32;
     while let Some(line) = next_line(content, &mut pos, &mut linenum) {
@@ -168,21 +163,23 @@ pub(super) fn parse_file(
         };
         if !parse_directive(cfg, cmd, rest) {
             if cmd == b"include" || cmd == b"config" {
-                out.push(LogRecord {
-                    func: "kmod_config_parse",
-                    message: format!(
+                crate::diag::err(
+                    out,
+                    "kmod_config_parse",
+                    format!(
                         "{filename}: command {} is deprecated and not parsed anymore\n",
                         String::from_utf8_lossy(cmd)
                     ),
-                });
+                );
             } else {
-                out.push(LogRecord {
-                    func: "kmod_config_parse",
-                    message: format!(
+                crate::diag::err(
+                    out,
+                    "kmod_config_parse",
+                    format!(
                         "{filename} line {linenum}: ignoring bad line starting with '{}'\n",
                         String::from_utf8_lossy(cmd)
                     ),
-                });
+                );
             }
         }
     }

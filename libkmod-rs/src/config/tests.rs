@@ -4,14 +4,24 @@ fn parse(text: &str) -> (Config, Vec<String>) {
     let mut cfg = Config::default();
     let mut out = Vec::new();
     cfg.parse_bytes("f.conf", text.as_bytes(), &mut out);
-    (cfg, out.into_iter().map(|r| r.message).collect())
+    (
+        cfg,
+        out.into_iter()
+            .map(|r: crate::Diagnostic| String::from_utf8(r.message).unwrap())
+            .collect(),
+    )
 }
 
 fn kcmd(text: &str) -> (Config, Vec<String>) {
     let mut cfg = Config::default();
     let mut out = Vec::new();
     parse_kcmdline(&mut cfg, text.as_bytes(), &mut out);
-    (cfg, out.into_iter().map(|r| r.message).collect())
+    (
+        cfg,
+        out.into_iter()
+            .map(|r: crate::Diagnostic| String::from_utf8(r.message).unwrap())
+            .collect(),
+    )
 }
 
 fn opts(cfg: &Config) -> Vec<String> {

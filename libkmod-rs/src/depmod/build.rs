@@ -8,11 +8,11 @@
 //! algorithm with a LIFO stack; each `modules.dep` line lists the transitive
 //! dependencies by ascending topological number.
 
-use super::config::{DepmodConfig, Diagnostic, Level};
+use super::config::{DepmodConfig, Diagnostic, Level, msg};
 use crate::elf::{Bind, ModuleElf, SparseImage};
 use crate::error::{Error, strerror};
 use crate::file::{ExtraRanges, ModuleFile, ReadBuffers};
-use crate::fxhash::FastHash;
+use crate::shared::fxhash::FastHash;
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use std::collections::HashMap;
@@ -21,31 +21,31 @@ use std::path::Path;
 
 /// The modules have dependency cycles (reported in [`Depmod::log`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cycles;
+pub(crate) struct Cycles;
 
 /// A module of the tree.
 #[derive(Debug, Clone, Default)]
-pub struct Mod {
+pub(crate) struct Mod {
     /// Normalised module name.
-    pub name: Vec<u8>,
+    pub(crate) name: Vec<u8>,
     /// Absolute path of the file.
-    pub path: Vec<u8>,
+    pub(crate) path: Vec<u8>,
     /// Path relative to the module directory (None for external modules).
-    pub relpath: Option<Vec<u8>>,
+    pub(crate) relpath: Option<Vec<u8>>,
     /// `relpath` with any compression suffix removed (matches `modules.order`).
-    pub uncrelpath: Option<Vec<u8>>,
+    pub(crate) uncrelpath: Option<Vec<u8>>,
     /// `alias=` values in `.modinfo` order.
-    pub aliases: Vec<Vec<u8>>,
+    pub(crate) aliases: Vec<Vec<u8>>,
     /// `softdep=` values.
-    pub softdeps: Vec<Vec<u8>>,
+    pub(crate) softdeps: Vec<Vec<u8>>,
     /// `weakdep=` values.
-    pub weakdeps: Vec<Vec<u8>>,
+    pub(crate) weakdeps: Vec<Vec<u8>>,
     /// Direct dependencies (indexes into the module array), first-use order.
-    pub deps: Vec<usize>,
+    pub(crate) deps: Vec<usize>,
     /// How many modules depend on this one.
-    pub users: u32,
+    pub(crate) users: u32,
     /// Topological number.
-    pub dep_sort_idx: usize,
+    pub(crate) dep_sort_idx: usize,
     /// The file's contents as parsed while scanning (taken by [`Depmod::load`]).
     parsed: Option<Box<Parsed>>,
 }
@@ -53,7 +53,7 @@ pub struct Mod {
 impl Mod {
     /// The path written in `modules.dep`: relative, or absolute for externals.
     #[must_use]
-    pub fn dep_path(&self) -> &[u8] {
+    pub(crate) fn dep_path(&self) -> &[u8] {
         self.relpath.as_deref().unwrap_or(&self.path)
     }
 }
@@ -99,53 +99,57 @@ struct Resolved {
     deps: Vec<usize>,
     log: Vec<Diagnostic>,
     show: Vec<Vec<u8>>,
+    /// Needed symbols reported unknown.
+    unknown: Vec<Vec<u8>>,
+    /// Needed symbols reported with another CRC.
+    mismatched: Vec<Vec<u8>>,
 }
 
 /// A symbol: its owner module (None = the kernel) and CRC.
 #[derive(Debug, Clone)]
-pub struct Symbol {
+pub(crate) struct Symbol {
     /// Owning module index in the array; None for kernel symbols.
-    pub owner: Option<usize>,
+    pub(crate) owner: Option<usize>,
     /// CRC.
-    pub crc: u64,
+    pub(crate) crc: u64,
 }
 
 /// depmod options that affect the pipeline.
 #[derive(Debug, Clone, Default)]
-pub struct Options {
+pub(crate) struct Options {
     /// The input module directory `<root>/<moddir>/<kver>`.
-    pub dirname: Vec<u8>,
-    /// The kernel version.
-    pub kversion: Vec<u8>,
+    pub(crate) dirname: Vec<u8>,
     /// `-P`: a symbol prefix character.
-    pub sym_prefix: Option<u8>,
+    pub(crate) sym_prefix: Option<u8>,
     /// `-e` (with `-E`/`-F`): report unknown symbols.
-    pub print_unknown: bool,
+    pub(crate) print_unknown: bool,
     /// `-E`: compare CRCs.
-    pub check_symvers: bool,
+    pub(crate) check_symvers: bool,
     /// `-w`: warn about duplicate index entries.
-    pub warn_dups: bool,
+    pub(crate) warn_dups: bool,
     /// `-v`: print `needs` lines.
-    pub verbose: bool,
+    pub(crate) verbose: bool,
 }
 
 /// The state of one depmod run.
 #[derive(Debug, Default)]
-pub struct Depmod {
+pub(crate) struct Depmod {
     /// Options.
-    pub opts: Options,
+    pub(crate) opts: Options,
     /// depmod.d configuration.
-    pub cfg: DepmodConfig,
+    pub(crate) cfg: DepmodConfig,
     /// The module array (after [`Depmod::build_array`]).
-    pub mods: Vec<Mod>,
+    pub(crate) mods: Vec<Mod>,
     /// Modules by name while scanning.
     by_name: HashMap<Vec<u8>, usize, FastHash>,
     /// Symbols by name.
-    pub symbols: HashMap<Vec<u8>, Symbol, FastHash>,
+    pub(crate) symbols: HashMap<Vec<u8>, Symbol, FastHash>,
     /// Messages in the order kmod prints them.
-    pub log: Vec<Diagnostic>,
+    pub(crate) log: Vec<Diagnostic>,
     /// Lines for stdout (`-v` "needs" lines).
-    pub show: Vec<Vec<u8>>,
+    pub(crate) show: Vec<Vec<u8>>,
+    /// The facts of the run as data.
+    pub(crate) report: super::DepmodReport,
     /// Each module's `modules.dep` line (computed once, used by two outputs).
     dep_lines: std::sync::OnceLock<Vec<Vec<u8>>>,
     /// Module-owned symbols in kmod's order (computed once, used by two outputs).
@@ -153,7 +157,7 @@ pub struct Depmod {
 }
 
 fn diag(level: Level, message: String) -> Diagnostic {
-    Diagnostic { level, message }
+    msg(level, message)
 }
 
 fn lossy(b: &[u8]) -> String {
@@ -167,7 +171,7 @@ fn os(b: &[u8]) -> &Path {
 impl Depmod {
     /// A new run.
     #[must_use]
-    pub fn new(opts: Options, cfg: DepmodConfig) -> Self {
+    pub(crate) fn new(opts: Options, cfg: DepmodConfig) -> Self {
         Depmod {
             opts,
             cfg,
@@ -204,7 +208,7 @@ impl Depmod {
     }
 
     /// The fake kernel symbols added after `-E`/`-F`.
-    pub fn add_fake_syms(&mut self) {
+    pub(crate) fn add_fake_syms(&mut self) {
         self.symbol_add(b"__this_module", true, 0, None);
         self.symbol_add(b"_GLOBAL_OFFSET_TABLE_", true, 0, None);
         if self.symbol_find(b"TOC.").is_none() {
@@ -213,7 +217,7 @@ impl Depmod {
     }
 
     /// `-E Module.symvers`: kernel symbols with CRCs (lines whose 3rd field is `vmlinux`).
-    pub fn load_symvers(&mut self, path: &Path) -> Result<(), i32> {
+    pub(crate) fn load_symvers(&mut self, path: &Path) -> Result<(), i32> {
         let data = std::fs::read(path).map_err(|e| e.raw_os_error().unwrap_or(2))?;
         for (n, line) in lines(&data).enumerate() {
             let mut f = line
@@ -246,7 +250,7 @@ impl Depmod {
     }
 
     /// `-F System.map`: kernel symbols from `__ksymtab_*` entries.
-    pub fn load_system_map(&mut self, path: &Path) -> Result<(), i32> {
+    pub(crate) fn load_system_map(&mut self, path: &Path) -> Result<(), i32> {
         let data = std::fs::read(path).map_err(|e| e.raw_os_error().unwrap_or(2))?;
         for (n, line) in lines(&data).enumerate() {
             let mut it = line.splitn(3, |&c| c == b' ');
@@ -284,7 +288,7 @@ impl Depmod {
     /// All-mode discovery: the module directory, then each `external` directory.
     /// Fails (with the errno) when the module directory itself cannot be read;
     /// unreadable `external` directories are only reported.
-    pub fn scan(&mut self) -> Result<(), i32> {
+    pub(crate) fn scan(&mut self) -> Result<(), i32> {
         let dirname = self.opts.dirname.clone();
         self.scan_path(&dirname)?;
         let externals = self.cfg.externals.clone();
@@ -383,7 +387,7 @@ impl Depmod {
 
     /// Explicit-files mode: add one module file (absolute path). Duplicate names fail
     /// (the messages for the log, then the fatal one, as kmod prints them).
-    pub fn add_file(&mut self, path: &[u8]) -> Result<(), String> {
+    pub(crate) fn add_file(&mut self, path: &[u8]) -> Result<(), String> {
         if let Err(e) = std::fs::metadata(os(path)) {
             return Err(format!(
                 "could not create module {}: {}\n",
@@ -433,10 +437,10 @@ impl Depmod {
     }
 
     /// Order the module array: hash order of names, then `modules.order`.
-    pub fn build_array(&mut self) {
+    pub(crate) fn build_array(&mut self) {
         let hashed = {
             let names: Vec<&[u8]> = self.mods.iter().map(|m| m.name.as_slice()).collect();
-            super::hash::iteration_order(&names, 512)
+            super::hash::iteration_order(&names, super::hash::MODULE_BUCKETS)
         };
         let dir = self.opts.dirname.clone();
         let unc: Vec<Option<&[u8]>> = hashed
@@ -452,7 +456,7 @@ impl Depmod {
 
     /// Parse every module (in parallel), then resolve symbols, dependencies and the
     /// topological order. Fails when there are dependency cycles (reported in the log).
-    pub fn load(&mut self) -> Result<(), Cycles> {
+    pub(crate) fn load(&mut self) -> Result<(), Cycles> {
         use rayon::prelude::*;
         let crcs = self.parse_crcs();
         let mut parsed: Vec<Parsed> = self
@@ -483,8 +487,16 @@ impl Depmod {
             .map(|(i, p)| self.resolve_needs(i, p))
             .collect();
         drop(parsed);
+        self.report.modules = self.mods.len();
         for (i, mut r) in resolved.into_iter().enumerate() {
             self.log.append(&mut r.log);
+            let path = &self.mods[i].path;
+            self.report
+                .unresolved
+                .extend(r.unknown.into_iter().map(|s| (path.clone(), s)));
+            self.report
+                .crc_mismatches
+                .extend(r.mismatched.into_iter().map(|s| (path.clone(), s)));
             self.show.append(&mut r.show);
             for &d in &r.deps {
                 self.mods[d].users += 1;
@@ -504,6 +516,7 @@ impl Depmod {
             let name = p.name(need.start, need.end);
             let Some(sym) = self.symbol_find(name) else {
                 if self.opts.print_unknown && !need.weak {
+                    r.unknown.push(name.to_vec());
                     r.log.push(diag(
                         Level::Warning,
                         format!("{} needs unknown symbol {}\n", lossy(&m.path), lossy(name)),
@@ -512,6 +525,7 @@ impl Depmod {
                 continue;
             };
             if self.parse_crcs() && Some(&sym.crc) != p.need_crcs.get(j) && !need.weak {
+                r.mismatched.push(name.to_vec());
                 r.log.push(diag(
                     Level::Warning,
                     format!(
@@ -593,13 +607,17 @@ impl Depmod {
                     }
                     chain.reverse();
                     let mut text = Vec::new();
+                    let mut names = Vec::new();
                     for &c in &chain {
                         loop_set.insert(self.mods[c].name.clone());
                         text.extend_from_slice(&self.mods[c].name);
                         text.extend_from_slice(b" -> ");
+                        names.push(self.mods[c].name.clone());
                         roots.retain(|&r| r != c);
                     }
                     text.extend_from_slice(&self.mods[m].name);
+                    names.push(self.mods[m].name.clone());
+                    self.report.cycles.push(names);
                     self.log.push(diag(
                         Level::Err,
                         format!("Cycle detected: {}\n", lossy(&text)),
@@ -624,13 +642,6 @@ impl Depmod {
         ));
     }
 
-    /// All dependencies of module `i` (transitive), by ascending topological number.
-    #[must_use]
-    pub fn all_deps(&self, i: usize) -> Vec<usize> {
-        let mut stamp = vec![usize::MAX; self.mods.len()];
-        self.all_deps_stamped(i, &mut stamp)
-    }
-
     fn all_deps_stamped(&self, i: usize, stamp: &mut [usize]) -> Vec<usize> {
         let mut out: Vec<usize> = Vec::new();
         let mut stack: Vec<usize> = self.mods[i].deps.iter().rev().copied().collect();
@@ -647,7 +658,7 @@ impl Depmod {
     }
 
     /// Module-owned symbols in kmod's 2048-bucket hash order: (name, owner index).
-    pub fn owned_symbols(&self) -> impl Iterator<Item = (&[u8], usize)> {
+    pub(crate) fn owned_symbols(&self) -> impl Iterator<Item = (&[u8], usize)> {
         self.owned
             .get_or_init(|| {
                 let owned: Vec<(&Vec<u8>, usize)> = self
@@ -656,7 +667,7 @@ impl Depmod {
                     .filter_map(|(k, s)| s.owner.map(|o| (k, o)))
                     .collect();
                 let names: Vec<&[u8]> = owned.iter().map(|(k, _)| k.as_slice()).collect();
-                super::hash::iteration_order(&names, 2048)
+                super::hash::iteration_order(&names, super::hash::SYMBOL_BUCKETS)
                     .into_iter()
                     .map(|i| (owned[i].0.clone(), owned[i].1))
                     .collect()
@@ -666,7 +677,7 @@ impl Depmod {
     }
 
     /// Every module's `modules.dep` line (without the newline), in array order.
-    pub fn dep_lines(&self) -> &[Vec<u8>] {
+    pub(crate) fn dep_lines(&self) -> &[Vec<u8>] {
         self.dep_lines.get_or_init(|| {
             let mut stamp = vec![usize::MAX; self.mods.len()];
             (0..self.mods.len())
@@ -898,10 +909,10 @@ fn parse_file(
     let image = match load_for_depmod(file, crcs, bufs) {
         Ok(image) => image,
         Err(e) => {
-            let dlog = e.libkmod_log().map(|(_, m)| m.to_string());
+            let dlog = e.logged().map(|d| d.message);
             let push_d = |p: &mut Parsed| {
                 if let Some(m) = &dlog {
-                    p.log.push(diag(Level::Err, format!("{m}\n")));
+                    p.log.push(msg(Level::Err, m.clone()));
                 }
             };
             push_d(&mut p);
@@ -910,13 +921,13 @@ fn parse_file(
                 format!(
                     "failed to load symbols from {}: {}\n",
                     lossy(path),
-                    e.strerror()
+                    e.errno()
                 ),
             ));
             // kmod reads the module twice more (info, needed symbols)
             if let Some(v) = retry_errors(path, &e) {
                 for m in v {
-                    p.log.push(diag(Level::Err, format!("{m}\n")));
+                    p.log.push(msg(Level::Err, m));
                 }
             } else {
                 push_d(&mut p);
@@ -1009,10 +1020,10 @@ thread_local! {
 /// kmod's messages for its two further reads of a broken xz module (see
 /// [`crate::compress::xz_retry_errors`]); None when the retries repeat the first
 /// message (every other case).
-fn retry_errors(path: &[u8], e: &Error) -> Option<Vec<String>> {
+fn retry_errors(path: &[u8], e: &Error) -> Option<Vec<Vec<u8>>> {
     #[cfg(feature = "xz")]
     if let Error::Decompress {
-        func: "xz_uncompress_belch",
+        origin: "xz_uncompress_belch",
         ..
     } = e
     {
@@ -1020,7 +1031,7 @@ fn retry_errors(path: &[u8], e: &Error) -> Option<Vec<String>> {
         let errs = crate::compress::xz_retry_errors(os(path), &input, 2);
         return Some(
             errs.iter()
-                .filter_map(|e| e.libkmod_log().map(|(_, m)| m.to_string()))
+                .filter_map(|e| e.logged().map(|d| d.message))
                 .collect(),
         );
     }
@@ -1033,9 +1044,6 @@ impl Parsed {
         self.info[kind].push(v.to_vec());
     }
 }
-
-/// An error reading a module (kept for API symmetry with other readers).
-pub type ParseError = Error;
 
 #[cfg(test)]
 mod tests {

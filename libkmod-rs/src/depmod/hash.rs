@@ -13,9 +13,9 @@
 //! Keys are C strings: everything from the first NUL byte on is ignored.
 
 /// Buckets of depmod's module tables (by name and by uncompressed relative path).
-pub const MODULE_BUCKETS: u32 = 512;
+pub(crate) const MODULE_BUCKETS: u32 = 512;
 /// Buckets of depmod's symbol table.
-pub const SYMBOL_BUCKETS: u32 = 2048;
+pub(crate) const SYMBOL_BUCKETS: u32 = 2048;
 
 /// The key as C sees it: up to the first NUL byte.
 fn c_str(key: &[u8]) -> &[u8] {
@@ -39,7 +39,7 @@ fn signed_char(b: u8) -> u32 {
 /// (x86: 16-bit reads are little-endian and `char` is signed), in 32-bit wrapping
 /// arithmetic.  The length is the C string length of `key` (up to the first NUL).
 #[must_use]
-pub fn superfasthash(key: &[u8]) -> u32 {
+pub(crate) fn superfasthash(key: &[u8]) -> u32 {
     let key = c_str(key);
     let len = key.len();
     let mut h = len as u32;
@@ -83,7 +83,7 @@ pub fn superfasthash(key: &[u8]) -> u32 {
 /// The bucket count kmod really allocates for a requested `buckets`: the next power of
 /// two (at least 1).
 #[must_use]
-pub fn table_size(buckets: u32) -> u32 {
+pub(crate) fn table_size(buckets: u32) -> u32 {
     buckets
         .checked_next_power_of_two()
         .unwrap_or(1 << 31)
@@ -92,14 +92,14 @@ pub fn table_size(buckets: u32) -> u32 {
 
 /// The bucket `key` lands in, in a table created with `buckets` buckets.
 #[must_use]
-pub fn bucket(key: &[u8], buckets: u32) -> u32 {
+pub(crate) fn bucket(key: &[u8], buckets: u32) -> u32 {
     superfasthash(key) & (table_size(buckets) - 1)
 }
 
 /// The iteration order of a table holding `keys`: indices into `keys`, first visited
 /// first.  Equal keys (which kmod's table cannot hold twice) stay in input order.
 #[must_use]
-pub fn iteration_order<K: AsRef<[u8]>>(keys: &[K], buckets: u32) -> Vec<usize> {
+pub(crate) fn iteration_order<K: AsRef<[u8]>>(keys: &[K], buckets: u32) -> Vec<usize> {
     let mut tagged: Vec<(u32, &[u8], usize)> = keys
         .iter()
         .enumerate()
@@ -110,26 +110,6 @@ pub fn iteration_order<K: AsRef<[u8]>>(keys: &[K], buckets: u32) -> Vec<usize> {
         .collect();
     tagged.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then(a.2.cmp(&b.2)));
     tagged.into_iter().map(|(_, _, i)| i).collect()
-}
-
-/// The entries of a table filled with `hash_add` in the order of `items`, in iteration
-/// order.  Like `hash_add`, a later item whose key equals an earlier one replaces it
-/// (its value wins, one entry per key).  Keys compare as C strings.
-#[must_use]
-pub fn hash_order<T>(items: Vec<(Vec<u8>, T)>, buckets: u32) -> Vec<(Vec<u8>, T)> {
-    let mut tagged: Vec<(u32, usize, (Vec<u8>, T))> = items
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| (bucket(&item.0, buckets), i, item))
-        .collect();
-    // Bucket, then key; among equal keys the last inserted first, so dedup keeps it.
-    tagged.sort_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then_with(|| c_str(&a.2.0).cmp(c_str(&b.2.0)))
-            .then(b.1.cmp(&a.1))
-    });
-    tagged.dedup_by(|later, kept| c_str(&later.2.0) == c_str(&kept.2.0));
-    tagged.into_iter().map(|(_, _, item)| item).collect()
 }
 
 #[cfg(test)]
@@ -238,17 +218,5 @@ mod tests {
             let (ba, bb) = (bucket(a, 512), bucket(b, 512));
             assert!(ba < bb || (ba == bb && a < b));
         }
-    }
-
-    #[test]
-    fn hash_order_replaces_like_hash_add() {
-        let items = vec![
-            (b"k".to_vec(), 1),
-            (b"j".to_vec(), 2),
-            (b"k".to_vec(), 3),
-            (b"k\0junk".to_vec(), 4),
-        ];
-        let out = hash_order(items, 1);
-        assert_eq!(out, vec![(b"j".to_vec(), 2), (b"k\0junk".to_vec(), 4)]);
     }
 }

@@ -11,21 +11,21 @@
 //! 4096 bytes or more, a NUL byte inside a line) is an error that abandons the whole
 //! ordering.  A missing file is a warning and leaves the order as it is.
 
-use super::config::{Diagnostic, Level};
+use super::config::{Diagnostic, Level, msg};
 use crate::error::strerror;
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 
 /// The file's name inside the module directory.
-pub const MODULES_ORDER: &str = "modules.order";
+pub(crate) const MODULES_ORDER: &str = "modules.order";
 
 /// `fgets` reads at most this many bytes minus one per call (kmod's `PATH_MAX` buffer).
 const LINE_BUF: usize = 4096;
 
 /// What the lines of a `modules.order` file say.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OrderLines<'a> {
+pub(crate) enum OrderLines<'a> {
     /// The module paths in file order (blank chunks skipped, duplicates kept).
     Lines(Vec<&'a [u8]>),
     /// Chunk number `n` (1-based, as kmod counts) misses its newline.
@@ -34,7 +34,7 @@ pub enum OrderLines<'a> {
 
 /// Split `content` as depmod's `fgets` loop does.
 #[must_use]
-pub fn parse_lines(content: &[u8]) -> OrderLines<'_> {
+pub(crate) fn parse_lines(content: &[u8]) -> OrderLines<'_> {
     let mut lines = Vec::new();
     let mut rest = content;
     let mut idx = 0usize;
@@ -65,9 +65,12 @@ pub fn parse_lines(content: &[u8]) -> OrderLines<'_> {
 /// modules get increasing negative keys in line order; the others key 1.  A path that
 /// appears twice in `uncrelpaths` can only be found at its first position.
 #[must_use]
-pub fn order_keys(lines: &[&[u8]], uncrelpaths: &[Option<&[u8]>]) -> Vec<i64> {
-    let mut by_path: HashMap<&[u8], usize, crate::fxhash::FastHash> =
-        HashMap::with_capacity_and_hasher(uncrelpaths.len(), crate::fxhash::FastHash::default());
+pub(crate) fn order_keys(lines: &[&[u8]], uncrelpaths: &[Option<&[u8]>]) -> Vec<i64> {
+    let mut by_path: HashMap<&[u8], usize, crate::shared::fxhash::FastHash> =
+        HashMap::with_capacity_and_hasher(
+            uncrelpaths.len(),
+            crate::shared::fxhash::FastHash::default(),
+        );
     for (i, p) in uncrelpaths.iter().enumerate() {
         if let Some(p) = p {
             by_path.entry(*p).or_insert(i);
@@ -91,13 +94,16 @@ pub fn order_keys(lines: &[&[u8]], uncrelpaths: &[Option<&[u8]>]) -> Vec<i64> {
 /// messages kmod prints.  Without a readable file, or with a corrupted one, the order
 /// is unchanged.
 #[must_use]
-pub fn sort_order(dir: &Path, uncrelpaths: &[Option<&[u8]>]) -> (Vec<usize>, Vec<Diagnostic>) {
+pub(crate) fn sort_order(
+    dir: &Path,
+    uncrelpaths: &[Option<&[u8]>],
+) -> (Vec<usize>, Vec<Diagnostic>) {
     let identity: Vec<usize> = (0..uncrelpaths.len()).collect();
     let mut log = Vec::new();
     let dname = String::from_utf8_lossy(std::os::unix::ffi::OsStrExt::as_bytes(dir.as_os_str()))
         .into_owned();
     if let Err(e) = std::fs::File::open(dir) {
-        log.push(Diagnostic::new(
+        log.push(msg(
             Level::Warning,
             format!(
                 "could not open directory {dname}: {}\n",
@@ -109,7 +115,7 @@ pub fn sort_order(dir: &Path, uncrelpaths: &[Option<&[u8]>]) -> (Vec<usize>, Vec
     let mut file = match std::fs::File::open(dir.join(MODULES_ORDER)) {
         Ok(f) => f,
         Err(e) => {
-            log.push(Diagnostic::new(
+            log.push(msg(
                 Level::Warning,
                 format!(
                     "could not open {MODULES_ORDER} at {dname}: {}\n",
@@ -125,7 +131,7 @@ pub fn sort_order(dir: &Path, uncrelpaths: &[Option<&[u8]>]) -> (Vec<usize>, Vec
     let lines = match parse_lines(&content) {
         OrderLines::Lines(l) => l,
         OrderLines::Corrupted(idx) => {
-            log.push(Diagnostic::new(
+            log.push(msg(
                 Level::Err,
                 format!("{dname}/{MODULES_ORDER}:{idx} corrupted line misses '\\n'\n"),
             ));
@@ -210,6 +216,7 @@ mod tests {
                 "{}/modules.order:2 corrupted line misses '\\n'\n",
                 d.display()
             )
+            .into_bytes()
         );
         let _ = std::fs::remove_dir_all(&d);
     }
@@ -222,7 +229,7 @@ mod tests {
         assert_eq!(perm, vec![0, 1]);
         assert_eq!(
             log,
-            vec![Diagnostic::new(
+            vec![msg(
                 Level::Warning,
                 format!(
                     "could not open modules.order at {}: No such file or directory\n",
@@ -234,7 +241,7 @@ mod tests {
         let (perm, log) = sort_order(&gone, &paths);
         assert_eq!(perm, vec![0, 1]);
         assert_eq!(
-            log[0].message,
+            String::from_utf8_lossy(&log[0].message),
             format!(
                 "could not open directory {}: No such file or directory\n",
                 gone.display()

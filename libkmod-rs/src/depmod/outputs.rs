@@ -20,7 +20,7 @@
 //! reader sees either the old file or the complete new one, never a partial file.
 
 use super::build::Depmod;
-use super::config::{Diagnostic, Level};
+use super::config::{Diagnostic, Level, msg};
 use crate::index::IndexBuilder;
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -28,12 +28,21 @@ use std::path::Path;
 
 /// Why writing an output failed.
 #[derive(Debug)]
-pub enum OutputError {
+pub(crate) enum OutputError {
     /// An I/O error.
     Io(io::Error),
     /// A fatal condition with kmod's CRIT message (e.g. a non-ASCII index key; bytes,
     /// since kmod prints the offending byte raw).
     Fatal(Vec<u8>),
+}
+
+impl From<crate::Error> for OutputError {
+    fn from(e: crate::Error) -> Self {
+        match e {
+            crate::Error::Fatal { message } => OutputError::Fatal(message),
+            e => OutputError::Fatal(format!("{e}\n").into_bytes()),
+        }
+    }
 }
 
 impl From<io::Error> for OutputError {
@@ -48,17 +57,17 @@ type Rendered = (Result<Vec<u8>, OutputError>, Vec<Diagnostic>);
 type WriteFn = fn(&Depmod, &mut Vec<u8>, &mut Vec<Diagnostic>) -> Result<(), OutputError>;
 
 /// One output file.
-pub struct Output {
+pub(crate) struct Output {
     /// File name.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// Binary index (skipped by `depmod -n`).
-    pub binary: bool,
+    pub(crate) binary: bool,
     /// Its writer.
-    pub write: WriteFn,
+    pub(crate) write: WriteFn,
 }
 
 /// Every output, in kmod's order.
-pub const OUTPUTS: &[Output] = &[
+pub(crate) const OUTPUTS: &[Output] = &[
     Output {
         name: "modules.dep",
         binary: false,
@@ -144,14 +153,11 @@ fn insert(
             return Err(OutputError::Fatal(m));
         }
     }
-    idx.insert(key, value, prio)
-        .map_err(|e| OutputError::Fatal(format!("Module index: {e:?}\n").into_bytes()))
+    idx.insert(key, value, prio).map_err(OutputError::from)
 }
 
 fn finish(idx: &IndexBuilder, out: &mut Vec<u8>) -> Result<(), OutputError> {
-    let bytes = idx
-        .to_bytes()
-        .map_err(|e| OutputError::Fatal(format!("Module index: {e:?}\n").into_bytes()))?;
+    let bytes = idx.to_bytes()?;
     if out.is_empty() {
         *out = bytes;
     } else {
@@ -174,10 +180,10 @@ fn deps_bin(d: &Depmod, out: &mut Vec<u8>, log: &mut Vec<Diagnostic>) -> Result<
     let mut idx = checked_index(d);
     for (i, (m, line)) in d.mods.iter().zip(d.dep_lines()).enumerate() {
         if insert(&mut idx, &m.name, line, prio(i))? {
-            log.push(Diagnostic {
-                level: Level::Warning,
-                message: format!("duplicate module deps:\n{}\n", lossy(line)),
-            });
+            log.push(msg(
+                Level::Warning,
+                format!("duplicate module deps:\n{}\n", lossy(line)),
+            ));
         }
     }
     finish(&idx, out)
@@ -206,21 +212,21 @@ fn aliases_bin(
     for (i, m) in d.mods.iter().enumerate() {
         for a in &m.aliases {
             let Some(alias) = crate::name::alias_normalize(a) else {
-                log.push(Diagnostic {
-                    level: Level::Warning,
-                    message: format!("Unmatched bracket in {}\n", lossy(a)),
-                });
+                log.push(msg(
+                    Level::Warning,
+                    format!("Unmatched bracket in {}\n", lossy(a)),
+                ));
                 continue;
             };
             if insert(&mut idx, &alias, &m.name, prio(i))? {
-                log.push(Diagnostic {
-                    level: Level::Warning,
-                    message: format!(
+                log.push(msg(
+                    Level::Warning,
+                    format!(
                         "duplicate module alias:\n{} {}\n",
                         lossy(&alias),
                         lossy(&m.name)
                     ),
-                });
+                ));
             }
         }
     }
@@ -292,10 +298,10 @@ fn symbols_bin(
         key.extend_from_slice(name);
         let oname = &d.mods[owner].name;
         if insert(&mut idx, &key, oname, prio(owner))? {
-            log.push(Diagnostic {
-                level: Level::Warning,
-                message: format!("duplicate module syms:\n{} {}\n", lossy(&key), lossy(oname)),
-            });
+            log.push(msg(
+                Level::Warning,
+                format!("duplicate module syms:\n{} {}\n", lossy(&key), lossy(oname)),
+            ));
         }
     }
     finish(&idx, out)
@@ -308,14 +314,14 @@ fn read_input(d: &Depmod, file: &str, log: &mut Vec<Diagnostic>) -> Option<Vec<u
         Ok(v) => Some(v),
         Err(e) => {
             let errno = e.raw_os_error().unwrap_or(2);
-            log.push(Diagnostic {
-                level: Level::Warning,
-                message: format!(
+            log.push(msg(
+                Level::Warning,
+                format!(
                     "could not open {file} at {}: {}\n",
                     lossy(&d.opts.dirname),
                     crate::error::strerror(errno)
                 ),
-            });
+            ));
             None
         }
     }
@@ -332,10 +338,10 @@ fn builtin_bin(
     let mut idx = IndexBuilder::with_duplicate_check(false);
     for line in data.split_inclusive(|&c| c == b'\n') {
         if !line.first().is_some_and(u8::is_ascii_alphabetic) {
-            log.push(Diagnostic {
-                level: Level::Err,
-                message: format!("Invalid modules.builtin line: {}\n", lossy(line)),
-            });
+            log.push(msg(
+                Level::Err,
+                format!("Invalid modules.builtin line: {}\n", lossy(line)),
+            ));
             continue;
         }
         let name = crate::name::path_to_modname(line).unwrap_or_default();
@@ -386,10 +392,10 @@ fn builtin_alias_bin(
             continue;
         }
         let Some(alias) = crate::name::alias_normalize(value) else {
-            log.push(Diagnostic {
-                level: Level::Warning,
-                message: format!("Unmatched bracket in {}\n", lossy(value)),
-            });
+            log.push(msg(
+                Level::Warning,
+                format!("Unmatched bracket in {}\n", lossy(value)),
+            ));
             continue;
         };
         insert(&mut idx, &alias, modname, 0)?;
@@ -471,21 +477,21 @@ fn devname(d: &Depmod, out: &mut Vec<u8>, log: &mut Vec<Diagnostic>) -> Result<(
                 line.extend_from_slice(format!("{ma}:{mi}\n").as_bytes());
                 out.write_all(&line)?;
             }
-            None => log.push(Diagnostic {
-                level: Level::Err,
-                message: format!(
+            None => log.push(msg(
+                Level::Err,
+                format!(
                     "Module '{}' has devname ({}) but lacks major and minor information. Ignoring.\n",
                     lossy(&m.name),
                     lossy(name)
                 ),
-            }),
+            )),
         }
     }
     Ok(())
 }
 
 /// `depmod -n`: the text outputs, concatenated, to `out`.
-pub fn write_stdout(
+pub(crate) fn write_stdout(
     d: &Depmod,
     out: &mut dyn Write,
     log: &mut Vec<Diagnostic>,
@@ -500,7 +506,11 @@ pub fn write_stdout(
 
 /// Write every output atomically into `outdir` (created with mode 0755 if missing).
 /// Messages are appended to `log`; a fatal one is returned as the error text.
-pub fn write_files(d: &Depmod, outdir: &Path, log: &mut Vec<Diagnostic>) -> Result<(), Vec<u8>> {
+pub(crate) fn write_files(
+    d: &Depmod,
+    outdir: &Path,
+    log: &mut Vec<Diagnostic>,
+) -> Result<(), Vec<u8>> {
     use std::os::unix::fs::DirBuilderExt;
     if let Err(e) = std::fs::DirBuilder::new()
         .recursive(true)
@@ -590,14 +600,14 @@ fn commit(
         Ok(b) => b,
         Err(OutputError::Fatal(msg)) => return stop(log, msg),
         Err(OutputError::Io(e)) => {
-            log.push(Diagnostic {
-                level: Level::Err,
-                message: format!(
+            log.push(msg(
+                Level::Err,
+                format!(
                     "Could not write index '{}': {}\n",
                     o.name,
                     crate::error::strerror(e.raw_os_error().unwrap_or(5))
                 ),
-            });
+            ));
             return stop(log, Vec::new());
         }
     };
@@ -612,15 +622,15 @@ fn commit(
         {
             Ok(f) => f,
             Err(e) => {
-                log.push(Diagnostic {
-                    level: Level::Err,
-                    message: format!(
+                log.push(msg(
+                    Level::Err,
+                    format!(
                         "openat({}, {}, 301, 644): {}\n",
                         outdir.display(),
                         tmp_name,
                         crate::error::strerror(e.raw_os_error().unwrap_or(5))
                     ),
-                });
+                ));
                 return Ok(());
             }
         };
@@ -628,14 +638,14 @@ fn commit(
             // never rename a partial file over a good one
             drop(file);
             let _ = std::fs::remove_file(&tmp);
-            log.push(Diagnostic {
-                level: Level::Err,
-                message: format!(
+            log.push(msg(
+                Level::Err,
+                format!(
                     "Could not create index '{}'. Output is truncated: {}\n",
                     o.name,
                     crate::error::strerror(e.raw_os_error().unwrap_or(28))
                 ),
-            });
+            ));
             return stop(log, Vec::new());
         }
         drop(file);

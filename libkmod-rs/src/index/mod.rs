@@ -87,28 +87,29 @@ mod read;
 mod write;
 
 pub use read::Index;
-pub use write::{BuildError, IndexBuilder, first_non_ascii};
+pub use write::IndexBuilder;
+pub(crate) use write::first_non_ascii;
 
 use std::fmt;
 
 /// Magic number at offset 0 of every index file ("BOOTFAST").
-pub const INDEX_MAGIC: u32 = 0xB007_F457;
+pub(crate) const INDEX_MAGIC: u32 = 0xB007_F457;
 /// The format version depmod writes (major 2, minor 1).
-pub const INDEX_VERSION: u32 = 0x0002_0001;
+pub(crate) const INDEX_VERSION: u32 = 0x0002_0001;
 /// The only major version (high 16 bits of the version word) readers accept.
-pub const INDEX_VERSION_MAJOR: u32 = 2;
+pub(crate) const INDEX_VERSION_MAJOR: u32 = 2;
 /// Node reference flag: the node has a prefix.
-pub const NODE_PREFIX: u32 = 0x8000_0000;
+pub(crate) const NODE_PREFIX: u32 = 0x8000_0000;
 /// Node reference flag: the node has values.
-pub const NODE_VALUES: u32 = 0x4000_0000;
+pub(crate) const NODE_VALUES: u32 = 0x4000_0000;
 /// Node reference flag: the node has children.
-pub const NODE_CHILDREN: u32 = 0x2000_0000;
+pub(crate) const NODE_CHILDREN: u32 = 0x2000_0000;
 /// Mask of the file offset in a node reference.
-pub const NODE_OFFSET_MASK: u32 = 0x0FFF_FFFF;
+pub(crate) const NODE_OFFSET_MASK: u32 = 0x0FFF_FFFF;
 /// Size of the file header (magic, version, root reference).
-pub const HEADER_SIZE: usize = 12;
+pub(crate) const HEADER_SIZE: usize = 12;
 /// Arc bytes (and so key bytes) must be below this value.
-pub const CHILD_MAX: u8 = 128;
+pub(crate) const CHILD_MAX: u8 = 128;
 
 /// One value of a key: its priority and its string (without the NUL).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -123,7 +124,7 @@ pub struct IndexValue<'a> {
 /// message for the same failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum IndexError {
+pub(crate) enum IndexError {
     /// The file is shorter than the 12-byte header (kmod fails with `EINVAL`
     /// without logging anything).
     TooShort {
@@ -145,17 +146,11 @@ pub enum IndexError {
 impl IndexError {
     /// Offset in the file of the field found to be bad.
     #[must_use]
-    pub fn offset(&self) -> u64 {
+    pub(crate) fn offset(&self) -> u64 {
         match self {
             IndexError::TooShort { .. } | IndexError::BadMagic { .. } => 0,
             IndexError::BadVersion { .. } => 4,
         }
-    }
-
-    /// The errno kmod returns for this failure (always `EINVAL`).
-    #[must_use]
-    pub fn errno(&self) -> i32 {
-        22
     }
 }
 
@@ -181,11 +176,16 @@ impl fmt::Display for IndexError {
 
 impl std::error::Error for IndexError {}
 
-#[cfg(test)]
-mod real_data;
+impl From<IndexError> for crate::Error {
+    /// kmod's message for an index whose header is unusable (`EINVAL`).
+    fn from(e: IndexError) -> crate::Error {
+        crate::Error::Index {
+            path: std::path::PathBuf::new(),
+            offset: e.offset(),
+            message: e.to_string(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod write_equiv;
-#[cfg(test)]
-mod write_reference;

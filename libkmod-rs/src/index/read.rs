@@ -6,7 +6,7 @@ use super::{
     CHILD_MAX, HEADER_SIZE, INDEX_MAGIC, INDEX_VERSION_MAJOR, IndexError, IndexValue,
     NODE_CHILDREN, NODE_OFFSET_MASK, NODE_PREFIX, NODE_VALUES,
 };
-use crate::fnmatch::fnmatch;
+use crate::shared::fnmatch::fnmatch;
 
 /// Read the big-endian u32 at `pos`, if the data is long enough.
 fn be32(data: &[u8], pos: usize) -> Option<u32> {
@@ -279,9 +279,15 @@ impl std::fmt::Debug for Index<'_> {
 
 impl<'a> Index<'a> {
     /// Check the header of `data` (size, magic, major version) the way kmod's
-    /// `index_mm_open` does. Nothing else is validated up front: damaged
-    /// nodes are found (and skipped) by the lookups.
-    pub fn new(data: &'a [u8]) -> Result<Index<'a>, IndexError> {
+    /// `index_mm_open` does ([`crate::Error::Index`] with kmod's message when it
+    /// is wrong). Nothing else is validated up front: damaged nodes are found (and
+    /// skipped) by the lookups.
+    pub fn new(data: &'a [u8]) -> Result<Index<'a>, crate::Error> {
+        Ok(Self::open(data)?)
+    }
+
+    /// [`Index::new`] with the header problem as it is.
+    pub(crate) fn open(data: &'a [u8]) -> Result<Index<'a>, IndexError> {
         if data.len() < HEADER_SIZE {
             return Err(IndexError::TooShort { size: data.len() });
         }
@@ -298,18 +304,6 @@ impl<'a> Index<'a> {
             data,
             root: word(8),
         })
-    }
-
-    /// The root node reference from the header.
-    #[must_use]
-    pub fn root_ref(&self) -> u32 {
-        self.root
-    }
-
-    /// The bytes the index reads from.
-    #[must_use]
-    pub fn data(&self) -> &'a [u8] {
-        self.data
     }
 
     /// The node whose key is exactly `key`.
@@ -448,7 +442,7 @@ impl<'a> Index<'a> {
     /// Like [`Index::for_each`], with the value strings only: the order and
     /// content of kmod's `index_dump` (`modprobe --show-config` style output
     /// of the index files).
-    pub fn dump(&self, mut f: impl FnMut(&[u8], &'a [u8])) {
+    pub(crate) fn dump(&self, mut f: impl FnMut(&[u8], &'a [u8])) {
         self.for_each(|k, v| f(k, v.value));
     }
 

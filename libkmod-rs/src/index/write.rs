@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry as MapEntry;
 use std::fmt;
 use std::hash::Hasher;
-use std::io::{self, Write};
 
-use crate::fxhash::{FastHash, Fx};
+use crate::Error;
+use crate::shared::fxhash::{FastHash, Fx};
 
 use super::{
     CHILD_MAX, HEADER_SIZE, INDEX_MAGIC, INDEX_VERSION, NODE_CHILDREN, NODE_OFFSET_MASK,
@@ -17,7 +17,7 @@ use super::{
 /// Why a key/value pair could not be added, or an index not serialised.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum BuildError {
+pub(crate) enum BuildError {
     /// The key has a byte >= 128. kmod's depmod logs
     /// `Module index: bad character '%c'=0x%x - only 7-bit ASCII is
     /// supported:` and then indexes past its child table (undefined
@@ -60,11 +60,20 @@ impl fmt::Display for BuildError {
 
 impl std::error::Error for BuildError {}
 
+impl From<BuildError> for Error {
+    /// depmod's fatal message for an index it cannot build.
+    fn from(e: BuildError) -> Error {
+        Error::Fatal {
+            message: format!("Module index: {e:?}\n").into_bytes(),
+        }
+    }
+}
+
 /// The first byte of `s` that is not 7-bit ASCII, if any. depmod checks both
 /// keys and values with this rule and logs (with `CRIT` priority) for each
 /// offender; values that fail it are still stored.
 #[must_use]
-pub fn first_non_ascii(s: &[u8]) -> Option<u8> {
+pub(crate) fn first_non_ascii(s: &[u8]) -> Option<u8> {
     if s.is_ascii() {
         return None;
     }
@@ -137,7 +146,7 @@ struct Group {
 }
 
 /// An index being built: insert key/value pairs, then serialise with
-/// [`IndexBuilder::to_bytes`] or [`IndexBuilder::write_to`]. Produces the
+/// [`IndexBuilder::to_bytes`]. Produces the
 /// same bytes as kmod 34's depmod given the same insertions in the same
 /// order (see the [module documentation](super) for the layout).
 ///
@@ -344,8 +353,12 @@ impl IndexBuilder {
     ///
     /// Fails when the key has a byte >= 128 or either string contains a NUL.
     /// Values with bytes >= 128 are accepted (depmod logs about them but
-    /// stores them; see [`first_non_ascii`]).
-    pub fn insert(&mut self, key: &[u8], value: &[u8], priority: u32) -> Result<bool, BuildError> {
+    /// stores them).
+    pub fn insert(&mut self, key: &[u8], value: &[u8], priority: u32) -> Result<bool, Error> {
+        Ok(self.add(key, value, priority)?)
+    }
+
+    fn add(&mut self, key: &[u8], value: &[u8], priority: u32) -> Result<bool, BuildError> {
         if unfit(key, true) || unfit(value, false) {
             return Err(Self::invalid(key, value));
         }
@@ -440,8 +453,13 @@ impl IndexBuilder {
         self.len == 0
     }
 
-    /// Serialise in kmod 34's pre-order layout.
-    pub fn to_bytes(&self) -> Result<Vec<u8>, BuildError> {
+    /// Serialise in kmod 34's pre-order layout (an [`Error::Fatal`] for an index
+    /// too large for 28-bit node offsets).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, Error> {
+        Ok(self.build()?)
+    }
+
+    fn build(&self) -> Result<Vec<u8>, BuildError> {
         /// Groups up to this size are sorted with a comparison sort, larger
         /// ones with a counting sort.
         const SMALL: usize = 32;
@@ -708,15 +726,6 @@ impl IndexBuilder {
         out.extend_from_slice(&rec.priority.to_be_bytes());
         put(out, &self.values, rec.value, rec.value_len);
         out.push(0);
-    }
-
-    /// Serialise (see [`IndexBuilder::to_bytes`]) into `w`. A too large index
-    /// is reported as an [`io::ErrorKind::InvalidData`] error.
-    pub fn write_to(&self, w: &mut impl Write) -> io::Result<()> {
-        let bytes = self
-            .to_bytes()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        w.write_all(&bytes)
     }
 
     /// Serialise in the post-order layout of kmod 33 and older (children

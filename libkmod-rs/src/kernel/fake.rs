@@ -22,6 +22,7 @@ use super::{Kernel, MODULE_INIT_COMPRESSED_FILE, MODULE_INIT_IGNORE_MODVERSIONS}
 use super::{MODULE_INIT_IGNORE_VERMAGIC, O_TRUNC};
 use crate::Root;
 use crate::compress::Compression;
+use crate::error::Errno;
 use crate::error::errno::{EEXIST, EINVAL, ENOENT, ENOEXEC};
 use std::collections::HashMap;
 use std::fs::File;
@@ -70,9 +71,9 @@ pub struct FakeKernel {
     /// `finit_module`, the image for `init_module`.
     pub received: Vec<Vec<u8>>,
     /// Modules whose load fails with this errno.
-    pub fail: HashMap<String, i32>,
+    pub fail: HashMap<String, Errno>,
     /// Modules whose removal fails with this errno.
-    pub fail_delete: HashMap<String, i32>,
+    pub fail_delete: HashMap<String, Errno>,
     /// Kernel log lines written to `<root>/dev/kmsg` when a load of this module fails.
     pub kmsg: HashMap<String, Vec<String>>,
     /// `finit_module` is not implemented (kernels before 3.8): `ENOSYS`.
@@ -184,7 +185,7 @@ impl FakeKernel {
         };
         let name = String::from_utf8_lossy(name).into_owned();
         if let Some(&e) = self.fail.get(&name) {
-            return self.refuse(&name, e, None);
+            return self.refuse(&name, e.raw(), None);
         }
         if let Some(want) = self.vermagic.clone()
             && flags & MODULE_INIT_IGNORE_VERMAGIC == 0
@@ -272,7 +273,26 @@ fn read_whole(file: &File) -> Result<Vec<u8>, i32> {
 }
 
 impl Kernel for FakeKernel {
-    fn finit_module(&mut self, file: &File, params: &[u8], flags: u32) -> Result<(), i32> {
+    fn finit_module(&mut self, file: &File, params: &[u8], flags: u32) -> Result<(), Errno> {
+        self.finit(file, params, flags).map_err(Errno::from_raw)
+    }
+
+    fn init_module(&mut self, image: &[u8], params: &[u8]) -> Result<(), Errno> {
+        self.init(image, params).map_err(Errno::from_raw)
+    }
+
+    fn delete_module(&mut self, name: &[u8], flags: u32) -> Result<(), Errno> {
+        self.delete(&String::from_utf8_lossy(name), flags)
+            .map_err(Errno::from_raw)
+    }
+
+    fn release(&self) -> Result<String, Errno> {
+        Ok(self.release.clone())
+    }
+}
+
+impl FakeKernel {
+    fn finit(&mut self, file: &File, params: &[u8], flags: u32) -> Result<(), i32> {
         self.calls.push(Call::Finit {
             params: String::from_utf8_lossy(params).into_owned(),
             flags,
@@ -298,7 +318,7 @@ impl Kernel for FakeKernel {
         self.load(&image, flags)
     }
 
-    fn init_module(&mut self, image: &[u8], params: &[u8]) -> Result<(), i32> {
+    fn init(&mut self, image: &[u8], params: &[u8]) -> Result<(), i32> {
         let name = image_name(image);
         self.calls.push(Call::Init {
             name,
@@ -308,13 +328,13 @@ impl Kernel for FakeKernel {
         self.load(image, 0)
     }
 
-    fn delete_module(&mut self, name: &str, flags: u32) -> Result<(), i32> {
+    fn delete(&mut self, name: &str, flags: u32) -> Result<(), i32> {
         self.calls.push(Call::Delete {
             name: name.to_string(),
             flags,
         });
         if let Some(&e) = self.fail_delete.get(name) {
-            return Err(e);
+            return Err(e.raw());
         }
         let dir = self.root.path(crate::paths::SYS_MODULE).join(name);
         if !dir.join("initstate").exists() {
@@ -343,9 +363,5 @@ impl Kernel for FakeKernel {
             }
         }
         std::fs::write(proc_modules, kept).map_err(|_| EINVAL)
-    }
-
-    fn release(&self) -> Result<String, i32> {
-        Ok(self.release.clone())
     }
 }

@@ -1,6 +1,7 @@
 //! The real kernel, through `nix`. The only file that makes module syscalls.
 
 use super::Kernel;
+use crate::error::Errno;
 use std::ffi::CString;
 use std::fs::File;
 
@@ -8,30 +9,34 @@ use std::fs::File;
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Linux;
 
-fn cstring(s: &[u8]) -> Result<CString, i32> {
-    CString::new(s).map_err(|_| crate::error::errno::EINVAL)
+fn cstring(s: &[u8]) -> Result<CString, Errno> {
+    CString::new(s).map_err(|_| Errno::EINVAL)
+}
+
+fn errno(e: nix::errno::Errno) -> Errno {
+    Errno::from_raw(e as i32)
 }
 
 impl Kernel for Linux {
-    fn finit_module(&mut self, file: &File, params: &[u8], flags: u32) -> Result<(), i32> {
+    fn finit_module(&mut self, file: &File, params: &[u8], flags: u32) -> Result<(), Errno> {
         let params = cstring(params)?;
         let flags = nix::kmod::ModuleInitFlags::from_bits_retain(flags);
-        nix::kmod::finit_module(file, &params, flags).map_err(|e| e as i32)
+        nix::kmod::finit_module(file, &params, flags).map_err(errno)
     }
 
-    fn init_module(&mut self, image: &[u8], params: &[u8]) -> Result<(), i32> {
+    fn init_module(&mut self, image: &[u8], params: &[u8]) -> Result<(), Errno> {
         let params = cstring(params)?;
-        nix::kmod::init_module(image, &params).map_err(|e| e as i32)
+        nix::kmod::init_module(image, &params).map_err(errno)
     }
 
-    fn delete_module(&mut self, name: &str, flags: u32) -> Result<(), i32> {
-        let name = cstring(name.as_bytes())?;
+    fn delete_module(&mut self, name: &[u8], flags: u32) -> Result<(), Errno> {
+        let name = cstring(name)?;
         let flags = nix::kmod::DeleteModuleFlags::from_bits_retain(flags as _);
-        nix::kmod::delete_module(&name, flags).map_err(|e| e as i32)
+        nix::kmod::delete_module(&name, flags).map_err(errno)
     }
 
-    fn release(&self) -> Result<String, i32> {
-        let u = nix::sys::utsname::uname().map_err(|e| e as i32)?;
+    fn release(&self) -> Result<String, Errno> {
+        let u = nix::sys::utsname::uname().map_err(errno)?;
         Ok(u.release().to_string_lossy().into_owned())
     }
 }

@@ -1,24 +1,17 @@
-//! Checks against the indexes of a real module tree produced by a reference
-//! kmod. Ignored by default; run with
-//!
-//! ```text
-//! KMOD_RS_TEST_MODDIR=<root>/lib/modules/<kver> \
-//! KMOD_RS_TEST_MODPROBE=<reference kmod's modprobe> \
-//! KMOD_RS_TEST_REPORT=<file to write the counts to> \
-//!     cargo test -p libkmod-rs --lib index::real_data -- --ignored
-//! ```
-//!
-//! where the module directory has been through the reference `depmod -b
-//! <root> <kver>`. Without `KMOD_RS_TEST_MODPROBE` the search results are not
-//! compared with `modprobe -R`; without `KMOD_RS_TEST_MODDIR` the test does
-//! nothing.
+//! The index reader against the indexes of real module trees written by kmod 34.2's
+//! depmod: every `modules.dep` line found by exact lookup, the module priorities,
+//! the text outputs rebuilt into byte-identical indexes, a resolver over the five
+//! indexes that answers like `modprobe -R` for every alias pattern, instantiated
+//! aliases, symbols, builtin names and module names (compared with kmod 34.2's
+//! `modprobe -R`), and `modprobe -c`'s index dumps.
 
+use super::Rng;
+use crate::support::{Oracle, TempDir, indexed_copy};
+use libkmod_rs::index::{Index, IndexBuilder};
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-use super::{Index, IndexBuilder};
 
 fn read(dir: &Path, name: &str) -> Vec<u8> {
     std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
@@ -87,21 +80,6 @@ fn builtin_aliases(data: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
         .collect()
 }
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 /// A plain string the pattern (probably) matches, with some noise.
 fn instantiate(pat: &[u8], rng: &mut Rng) -> Vec<u8> {
     const FILL: [&[u8]; 6] = [b"", b"0", b"1A", b"00001234", b"abc", b"F00D"];
@@ -149,7 +127,7 @@ impl Resolver<'_> {
         let Some(n) = alias_normalize(query) else {
             return Vec::new();
         };
-        let names = |v: Vec<super::IndexValue<'_>>| -> Vec<Vec<u8>> {
+        let names = |v: Vec<libkmod_rs::index::IndexValue<'_>>| -> Vec<Vec<u8>> {
             v.iter().map(|x| x.value.to_vec()).collect()
         };
         if !n.contains(&b':') && self.dep.lookup(&n).is_some() {
@@ -215,22 +193,33 @@ fn modprobe_resolve(
 }
 
 #[test]
-#[ignore = "needs KMOD_RS_TEST_MODDIR pointing at a depmod-ed module directory"]
-fn real_module_tree() {
-    let Some(dir) = std::env::var_os("KMOD_RS_TEST_MODDIR").map(PathBuf::from) else {
-        return;
-    };
+fn real_module_trees() {
+    let Some(o) = Oracle::get() else { return };
+    let tmp = TempDir::new("index-real");
+    let modprobe = o.bin.join("modprobe").to_string_lossy().into_owned();
+    for name in ["bookworm-amd64", "trixie-amd64"] {
+        let t = o.tree(name);
+        let dir = indexed_copy(&o, t, tmp.path())
+            .join("lib/modules")
+            .join(&t.kver);
+        let report = real_module_tree(&dir, &modprobe);
+        eprintln!("{name}:\n{report}");
+    }
+}
+
+/// The checks on one module directory indexed by kmod; what was compared.
+fn real_module_tree(dir: &Path, modprobe: &str) -> String {
     let mut report = String::new();
-    let dep_txt = read(&dir, "modules.dep");
-    let dep_bin = read(&dir, "modules.dep.bin");
-    let alias_txt = read(&dir, "modules.alias");
-    let alias_bin = read(&dir, "modules.alias.bin");
-    let sym_txt = read(&dir, "modules.symbols");
-    let sym_bin = read(&dir, "modules.symbols.bin");
-    let builtin_txt = read(&dir, "modules.builtin");
-    let builtin_bin = read(&dir, "modules.builtin.bin");
-    let modinfo = read(&dir, "modules.builtin.modinfo");
-    let builtin_alias_bin = read(&dir, "modules.builtin.alias.bin");
+    let dep_txt = read(dir, "modules.dep");
+    let dep_bin = read(dir, "modules.dep.bin");
+    let alias_txt = read(dir, "modules.alias");
+    let alias_bin = read(dir, "modules.alias.bin");
+    let sym_txt = read(dir, "modules.symbols");
+    let sym_bin = read(dir, "modules.symbols.bin");
+    let builtin_txt = read(dir, "modules.builtin");
+    let builtin_bin = read(dir, "modules.builtin.bin");
+    let modinfo = read(dir, "modules.builtin.modinfo");
+    let builtin_alias_bin = read(dir, "modules.builtin.alias.bin");
 
     // (1) exact lookups of every module in modules.dep, and the module
     // indexes (= priorities) from the line order.
@@ -410,8 +399,7 @@ fn real_module_tree() {
         symbols.len()
     );
 
-    if let Some(modprobe) = std::env::var_os("KMOD_RS_TEST_MODPROBE") {
-        let modprobe = modprobe.to_string_lossy().into_owned();
+    {
         let kver = dir.file_name().unwrap().to_string_lossy().into_owned();
         let root = dir
             .parent()
@@ -434,7 +422,7 @@ fn real_module_tree() {
             .filter(|(q, _)| **q != sentinel)
             .unzip();
         let q: Vec<Vec<u8>> = q.into_iter().cloned().collect();
-        let theirs = modprobe_resolve(&modprobe, root, &kver, &sentinel, &q);
+        let theirs = modprobe_resolve(modprobe, root, &kver, &sentinel, &q);
         let mut mismatches = Vec::new();
         for ((query, ours), theirs) in q.iter().zip(o).zip(&theirs) {
             if ours != theirs {
@@ -444,7 +432,7 @@ fn real_module_tree() {
         let results: usize = theirs.iter().map(Vec::len).sum();
         // `modprobe -c` ends with the dumps of modules.alias.bin and
         // modules.symbols.bin.
-        let out = Command::new(&modprobe)
+        let out = Command::new(modprobe)
             .arg("-d")
             .arg(root)
             .arg("-S")
@@ -482,7 +470,5 @@ fn real_module_tree() {
             &mismatches[..mismatches.len().min(20)]
         );
     }
-    if let Some(path) = std::env::var_os("KMOD_RS_TEST_REPORT") {
-        std::fs::write(path, report).unwrap();
-    }
+    report
 }

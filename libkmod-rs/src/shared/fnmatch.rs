@@ -333,7 +333,7 @@ fn skip_rest(pat: &[u8], mut p: usize, negate: bool) -> Bracket {
 /// `fnmatch(pattern, string, 0)` does in the C locale (see the module
 /// documentation for the rules). Returns `true` on a match.
 #[must_use]
-pub fn fnmatch(pattern: &[u8], string: &[u8]) -> bool {
+pub(crate) fn fnmatch(pattern: &[u8], string: &[u8]) -> bool {
     let pat = until_nul(pattern);
     let s = until_nul(string);
     let mut pi = 0usize;

@@ -1,32 +1,29 @@
-//! [`IndexBuilder`] against the straightforward [`ReferenceBuilder`] (the
-//! builder it replaced): the same insertions must give the same results
-//! (duplicate flags, errors) and the same bytes, on random inputs and on the
-//! indexes of real module trees from the test cache.
-//!
-//! The real-tree inputs are depmod's text outputs (`modules.dep`,
-//! `modules.alias`, `modules.symbols`, `modules.builtin`) of every
-//! `lib/modules/<kver>` under `trees/*/` and `vm/*/full/` of the cache
-//! (`$KMOD_RS_CACHE`, `/var/cache/kmod-rs`, `~/.cache/kmod-rs`) and of
-//! `$KMOD_RS_TEST_MODDIR`; without any, the real-tree test does nothing. The
-//! ignored `bench_real_tree` times both builders on bookworm-amd64's:
-//!
-//! ```text
-//! cargo test --release -p libkmod-rs --lib index::write_equiv::bench_real_tree -- --ignored --nocapture
-//! ```
-#![allow(
-    clippy::print_stdout,
-    clippy::print_stderr,
-    reason = "tests: the benchmark prints its figures, the real-tree test what it compared"
-)]
+//! `IndexBuilder` against the straightforward [`ReferenceBuilder`] (the builder it
+//! replaced): the same insertions must give the same results (duplicate flags,
+//! errors) and the same bytes, on random inputs and on the indexes of real module
+//! trees (depmod's text outputs, `modules.dep`, `modules.alias`,
+//! `modules.symbols`, `modules.builtin`, of the bookworm and trixie trees indexed
+//! by kmod 34.2's depmod).
 
+use super::Rng;
+use super::reference::{BuildError, ReferenceBuilder};
+use crate::support::{Oracle, TempDir, indexed_copy};
+use libkmod_rs::index::IndexBuilder;
 use std::collections::HashMap;
-use std::hint::black_box;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
-use super::tests::Rng;
-use super::write_reference::ReferenceBuilder;
-use super::{BuildError, IndexBuilder};
+/// What an insertion or a serialisation gives, comparable across the two builders:
+/// the value, or the library's error message (`Module index: <error>`).
+fn outcome<T>(r: Result<T, libkmod_rs::Error>) -> Result<T, Vec<u8>> {
+    r.map_err(|e| match e {
+        libkmod_rs::Error::Fatal { message } => message,
+        e => panic!("unexpected error {e:?}"),
+    })
+}
+
+fn reference<T>(r: Result<T, BuildError>) -> Result<T, Vec<u8>> {
+    r.map_err(|e| format!("Module index: {e:?}\n").into_bytes())
+}
 
 /// One insertion: key, value, priority.
 type Entry = (Vec<u8>, Vec<u8>, u32);
@@ -40,23 +37,23 @@ fn assert_same(entries: &[Entry], what: &str) {
     let mut old = ReferenceBuilder::new();
     let mut empty = true;
     for (i, (k, v, p)) in entries.iter().enumerate() {
-        let want = old.insert(k, v, *p);
+        let want = reference(old.insert(k, v, *p));
         empty &= want.is_err();
         let what = format!("{what}: insertion {i} ({k:?}, {v:?}, {p})");
-        assert_eq!(new.insert(k, v, *p), want, "{what}");
-        assert_eq!(unchecked.insert(k, v, *p), want.map(|_| false), "{what}");
+        assert_eq!(outcome(new.insert(k, v, *p)), want, "{what}");
+        assert_eq!(
+            outcome(unchecked.insert(k, v, *p)),
+            want.map(|_| false),
+            "{what}"
+        );
     }
     assert_eq!(new.is_empty(), empty, "{what}: is_empty");
-    let want = old.to_bytes();
-    assert!(new.to_bytes() == want, "{what}: to_bytes differs");
-    assert!(unchecked.to_bytes() == want, "{what}: to_bytes differs");
+    let want = reference(old.to_bytes());
+    assert!(outcome(new.to_bytes()) == want, "{what}: to_bytes differs");
     assert!(
-        new.to_bytes_postorder() == old.to_bytes_postorder(),
-        "{what}: to_bytes_postorder differs"
+        outcome(unchecked.to_bytes()) == want,
+        "{what}: to_bytes differs"
     );
-    let mut written = Vec::new();
-    new.write_to(&mut written).unwrap();
-    assert!(written == want.unwrap(), "{what}: write_to differs");
 }
 
 /// A random key: fresh, or derived from an earlier one (a prefix of it, an
@@ -156,7 +153,7 @@ fn insert_checks_every_byte() {
     let mut b = IndexBuilder::with_duplicate_check(false);
     for len in 0..=20 {
         let plain = vec![b'k'; len];
-        assert_eq!(b.insert(&plain, &plain, 0), Ok(false));
+        assert_eq!(outcome(b.insert(&plain, &plain, 0)), Ok(false));
         for at in 0..len {
             for bad in [0, 0x80, 0xff, 0x7f, 0x01] {
                 let mut s = plain.clone();
@@ -172,74 +169,19 @@ fn insert_checks_every_byte() {
                     ),
                     _ => (Ok(false), Ok(false)),
                 };
-                assert_eq!(b.insert(&s, &plain, 0), key, "key {s:?}");
-                assert_eq!(b.insert(&plain, &s, 0), value, "value {s:?}");
+                assert_eq!(
+                    outcome(b.insert(&s, &plain, 0)),
+                    reference(key),
+                    "key {s:?}"
+                );
+                assert_eq!(
+                    outcome(b.insert(&plain, &s, 0)),
+                    reference(value),
+                    "value {s:?}"
+                );
             }
         }
     }
-}
-
-/// Where the test cache may be.
-fn cache_dirs() -> Vec<PathBuf> {
-    let mut v = Vec::new();
-    if let Some(p) = std::env::var_os("KMOD_RS_CACHE") {
-        v.push(PathBuf::from(p));
-    }
-    v.push(PathBuf::from("/var/cache/kmod-rs"));
-    if let Some(h) = std::env::var_os("HOME") {
-        v.push(PathBuf::from(h).join(".cache/kmod-rs"));
-    }
-    v
-}
-
-fn sorted_subdirs(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    v.sort();
-    v
-}
-
-/// `lib/modules/<kver>` directories with depmod's text outputs, each with a
-/// name (`trees/<tree>/<kver>`, `vm/<tree>/<kver>` or the directory).
-fn real_moddirs() -> Vec<(String, PathBuf)> {
-    let has_inputs = |d: &Path| {
-        ["modules.dep", "modules.alias", "modules.symbols"]
-            .iter()
-            .all(|f| d.join(f).is_file())
-    };
-    let mut out: Vec<(String, PathBuf)> = Vec::new();
-    let mut seen = Vec::new();
-    let mut add = |name: String, dir: PathBuf, out: &mut Vec<(String, PathBuf)>| {
-        let canon = dir.canonicalize().unwrap_or_else(|_| dir.clone());
-        if has_inputs(&dir) && !seen.contains(&canon) {
-            seen.push(canon);
-            out.push((name, dir));
-        }
-    };
-    if let Some(d) = std::env::var_os("KMOD_RS_TEST_MODDIR") {
-        let d = PathBuf::from(d);
-        add(d.display().to_string(), d, &mut out);
-    }
-    for cache in cache_dirs() {
-        for (kind, sub) in [("trees", ""), ("vm", "full")] {
-            for tree in sorted_subdirs(&cache.join(kind)) {
-                for kdir in sorted_subdirs(&tree.join(sub).join("lib/modules")) {
-                    let name = format!(
-                        "{kind}/{}/{}",
-                        tree.file_name().unwrap().to_string_lossy(),
-                        kdir.file_name().unwrap().to_string_lossy()
-                    );
-                    add(name, kdir, &mut out);
-                }
-            }
-        }
-    }
-    out
 }
 
 fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
@@ -252,7 +194,7 @@ fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// modules.builtin.bin.
 fn real_inputs(dir: &Path) -> Vec<(&'static str, Vec<Entry>)> {
     let read = |name: &str| std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let modname = |path: &[u8]| crate::name::path_to_modname(path).expect("module name");
+    let modname = |path: &[u8]| libkmod_rs::name::path_to_modname(path).expect("module name");
     let dep_txt = read("modules.dep");
     let mut prio: HashMap<Vec<u8>, u32> = HashMap::new();
     let mut dep = Vec::new();
@@ -274,7 +216,7 @@ fn real_inputs(dir: &Path) -> Vec<(&'static str, Vec<Entry>)> {
                 let sp = rest.iter().rposition(|&c| c == b' ').expect("alias line");
                 let (key, module) = (&rest[..sp], &rest[sp + 1..]);
                 let key = if normalize {
-                    crate::name::alias_normalize(key)?
+                    libkmod_rs::name::alias_normalize(key)?
                 } else {
                     key.to_vec()
                 };
@@ -299,70 +241,15 @@ fn real_inputs(dir: &Path) -> Vec<(&'static str, Vec<Entry>)> {
 
 #[test]
 fn matches_reference_on_real_trees() {
-    let dirs = real_moddirs();
-    if dirs.is_empty() {
-        eprintln!("no module tree with depmod outputs in the cache: nothing compared");
-        return;
-    }
-    for (name, dir) in dirs {
+    let Some(o) = Oracle::get() else { return };
+    let tmp = TempDir::new("index-equiv");
+    for name in ["bookworm-amd64", "trixie-amd64"] {
+        let t = o.tree(name);
+        let dir = indexed_copy(&o, t, tmp.path())
+            .join("lib/modules")
+            .join(&t.kver);
         for (file, entries) in real_inputs(&dir) {
             assert_same(&entries, &format!("{name}: {file}"));
-            eprintln!("{name}: {file}: {} insertions, same bytes", entries.len());
         }
-    }
-}
-
-/// Best of `runs` times of inserting `entries` and serialising.
-fn best_of(runs: usize, mut build: impl FnMut() -> Vec<u8>) -> Duration {
-    (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            black_box(build());
-            t.elapsed()
-        })
-        .min()
-        .unwrap()
-}
-
-#[test]
-#[ignore = "benchmark: run in release with --ignored --nocapture"]
-fn bench_real_tree() {
-    let Some((name, dir)) = real_moddirs()
-        .into_iter()
-        .find(|(n, _)| n.contains("bookworm-amd64"))
-    else {
-        eprintln!("no bookworm-amd64 tree with depmod outputs in the cache");
-        return;
-    };
-    println!("{name}: insert + to_bytes, best of 20 runs");
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    for (file, entries) in real_inputs(&dir) {
-        let reference = best_of(20, || {
-            let mut b = ReferenceBuilder::new();
-            for (k, v, p) in &entries {
-                b.insert(k, v, *p).unwrap();
-            }
-            b.to_bytes().unwrap()
-        });
-        let new = |check| {
-            best_of(20, || {
-                let mut b = IndexBuilder::with_duplicate_check(check);
-                for (k, v, p) in &entries {
-                    b.insert(k, v, *p).unwrap();
-                }
-                b.to_bytes().unwrap()
-            })
-        };
-        let (checked, unchecked) = (new(true), new(false));
-        println!(
-            "{file:<26} {:>6} insertions: reference {:>6.3} ms; new {:>6.3} ms ({:.2}x), \
-             without the duplicate check {:>6.3} ms ({:.2}x)",
-            entries.len(),
-            ms(reference),
-            ms(checked),
-            ms(reference) / ms(checked),
-            ms(unchecked),
-            ms(reference) / ms(unchecked),
-        );
     }
 }

@@ -1,5 +1,5 @@
-//! Synthetic kernel modules for tests (the library's and the integration tests',
-//! through the `fake-kernel` feature), written with `object`'s ELF writer:
+//! Synthetic kernel modules for kmod-rs's tests (the library's unit tests and the
+//! integration tests; a dev-only crate), written with `object`'s ELF writer:
 //! any class and byte order, with `.modinfo`, `__versions`, `__ksymtab_strings`,
 //! `.gnu.linkonce.this_module`, exported (`__crc_*`) and undefined symbols.
 

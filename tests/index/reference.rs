@@ -1,14 +1,48 @@
-//! The index writer [`IndexBuilder`](super::IndexBuilder) replaced: a trie
-//! built insertion by insertion, with a heap-allocated child list and value
-//! list per node. Kept, for tests only, as the straightforward reference
-//! the faster builder's results and bytes are compared with (see
-//! `write_equiv`).
+//! The index writer `libkmod_rs::index::IndexBuilder` replaced: a trie built
+//! insertion by insertion, with a heap-allocated child list and value list per
+//! node, written from the format description in `libkmod-rs/src/index/mod.rs`.
+//! Kept as the straightforward reference the faster builder's results and bytes
+//! are compared with (see `write_equiv`).
 
-use super::write::{BuildError, first_non_ascii};
-use super::{
-    HEADER_SIZE, INDEX_MAGIC, INDEX_VERSION, NODE_CHILDREN, NODE_OFFSET_MASK, NODE_PREFIX,
-    NODE_VALUES,
-};
+/// Magic number at offset 0 of every index file.
+const INDEX_MAGIC: u32 = 0xB007_F457;
+/// The format version depmod writes (major 2, minor 1).
+const INDEX_VERSION: u32 = 0x0002_0001;
+/// Node reference flag: the node has a prefix.
+const NODE_PREFIX: u32 = 0x8000_0000;
+/// Node reference flag: the node has values.
+const NODE_VALUES: u32 = 0x4000_0000;
+/// Node reference flag: the node has children.
+const NODE_CHILDREN: u32 = 0x2000_0000;
+/// Mask of the file offset in a node reference.
+const NODE_OFFSET_MASK: u32 = 0x0FFF_FFFF;
+/// Size of the file header (magic, version, root reference).
+const HEADER_SIZE: usize = 12;
+
+/// Why the reference refuses an insertion or an index: the same cases as the
+/// library's builder, whose error message is `Module index: <this, debug-printed>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildError {
+    /// The key has a byte >= 128.
+    NonAsciiKey {
+        /// The offending byte (the first one).
+        byte: u8,
+        /// The whole key.
+        key: Vec<u8>,
+    },
+    /// The key or the value contains a NUL byte.
+    Nul,
+    /// The file would not fit 28-bit node offsets.
+    TooLarge {
+        /// Its size.
+        size: u64,
+    },
+}
+
+/// The first byte >= 128 of `s`.
+fn first_non_ascii(s: &[u8]) -> Option<u8> {
+    s.iter().copied().find(|&c| c >= 128)
+}
 
 /// A byte range in [`ReferenceBuilder::bytes`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -84,7 +118,7 @@ impl BNode {
 /// The straightforward builder: the same insertions give the same bytes as
 /// [`IndexBuilder`](super::IndexBuilder).
 #[derive(Debug, Clone)]
-pub(crate) struct ReferenceBuilder {
+pub struct ReferenceBuilder {
     /// Node arena; index 0 is the root (whose prefix stays empty).
     nodes: Vec<BNode>,
     /// Every prefix and value string, back to back (a node split only divides
@@ -95,7 +129,7 @@ pub(crate) struct ReferenceBuilder {
 impl ReferenceBuilder {
     /// An empty index.
     #[must_use]
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         ReferenceBuilder {
             nodes: vec![BNode::default()],
             bytes: Vec::new(),
@@ -124,12 +158,7 @@ impl ReferenceBuilder {
     /// Fails when the key has a byte >= 128 or either string contains a NUL.
     /// Values with bytes >= 128 are accepted (depmod logs about them but
     /// stores them; see [`first_non_ascii`]).
-    pub(crate) fn insert(
-        &mut self,
-        key: &[u8],
-        value: &[u8],
-        priority: u32,
-    ) -> Result<bool, BuildError> {
+    pub fn insert(&mut self, key: &[u8], value: &[u8], priority: u32) -> Result<bool, BuildError> {
         if key.contains(&0) || value.contains(&0) {
             return Err(BuildError::Nul);
         }
@@ -228,7 +257,7 @@ impl ReferenceBuilder {
     }
 
     /// Serialise in kmod 34's pre-order layout.
-    pub(crate) fn to_bytes(&self) -> Result<Vec<u8>, BuildError> {
+    pub fn to_bytes(&self) -> Result<Vec<u8>, BuildError> {
         let order = self.preorder();
         let size: Vec<u64> = self.nodes.iter().map(BNode::size).collect();
         // Subtree sizes, children before parents.
@@ -286,48 +315,5 @@ impl ReferenceBuilder {
             }
         }
         Ok(out)
-    }
-
-    /// Serialise in the post-order layout of kmod 33 and older (children
-    /// before their parent, root last). Only used to test that the reader
-    /// handles old files.
-    pub(crate) fn to_bytes_postorder(&self) -> Vec<u8> {
-        fn write(b: &ReferenceBuilder, n: usize, out: &mut Vec<u8>) -> u32 {
-            let node = &b.nodes[n];
-            let refs: Vec<(u8, u32)> = node
-                .children
-                .iter()
-                .map(|&(ch, c)| (ch, write(b, c, out)))
-                .collect();
-            let offset = out.len() as u32;
-            if !node.prefix.is_empty() {
-                out.extend_from_slice(b.span(node.prefix));
-                out.push(0);
-            }
-            if let (Some(&(first, _)), Some(&(last, _))) = (refs.first(), refs.last()) {
-                out.push(first);
-                out.push(last);
-                for ch in first..=last {
-                    let r = refs.iter().find(|r| r.0 == ch).map_or(0, |r| r.1);
-                    out.extend_from_slice(&r.to_be_bytes());
-                }
-            }
-            if !node.values.is_empty() {
-                out.extend_from_slice(&(node.values.len() as u32).to_be_bytes());
-                for v in &node.values {
-                    out.extend_from_slice(&v.priority.to_be_bytes());
-                    out.extend_from_slice(b.span(v.value));
-                    out.push(0);
-                }
-            }
-            offset | node.mask()
-        }
-        let mut out = Vec::new();
-        out.extend_from_slice(&INDEX_MAGIC.to_be_bytes());
-        out.extend_from_slice(&INDEX_VERSION.to_be_bytes());
-        out.extend_from_slice(&[0; 4]);
-        let root = write(self, 0, &mut out);
-        out[8..12].copy_from_slice(&root.to_be_bytes());
-        out
     }
 }

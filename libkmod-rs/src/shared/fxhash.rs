@@ -5,12 +5,12 @@ use std::hash::{BuildHasherDefault, Hasher};
 /// A fast non-cryptographic hasher (FxHash's mixing) for symbol and module tables:
 /// keys come from local files, so flooding resistance is not needed.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct Fx(u64);
+pub(crate) struct Fx(u64);
 
 /// One step of FxHash's mixing: `h` with `w` added (a whole 8-byte word, or one
 /// byte of a string's tail).
 #[must_use]
-pub fn mix(h: u64, w: u64) -> u64 {
+pub(crate) fn mix(h: u64, w: u64) -> u64 {
     const K: u64 = 0x517c_c1b7_2722_0a95;
     (h.rotate_left(5) ^ w).wrapping_mul(K)
 }
@@ -32,4 +32,4 @@ impl Hasher for Fx {
 }
 
 /// `BuildHasher` for [`Fx`].
-pub type FastHash = BuildHasherDefault<Fx>;
+pub(crate) type FastHash = BuildHasherDefault<Fx>;
