@@ -37,9 +37,10 @@ pub fn value(out: &mut dyn Write, value: &[u8], sep: u8) -> io::Result<()> {
     out.write_all(&line)
 }
 
-/// A parameter in the full listing (`parm:` column): `name:desc (type)`,
-/// `name:desc`, or `name:type`.
-pub fn modinfo_param(out: &mut dyn Write, p: &Param<'_>, sep: u8) -> io::Result<()> {
+/// A parameter's text: `name:desc (type)`, `name:desc`, and for a parameter with a
+/// type only `name:type` (`bare_type`, the full listing) or `name: (type)`
+/// (`modinfo -F parm`).
+fn param_text(p: &Param<'_>, bare_type: bool) -> Vec<u8> {
     let mut v = p.name.to_vec();
     v.push(b':');
     match (p.description, p.ty) {
@@ -50,36 +51,28 @@ pub fn modinfo_param(out: &mut dyn Write, p: &Param<'_>, sep: u8) -> io::Result<
             v.push(b')');
         }
         (Some(d), None) => v.extend_from_slice(d),
-        (None, Some(t)) => v.extend_from_slice(t),
-        (None, None) => {}
+        (None, Some(t)) if bare_type => v.extend_from_slice(t),
+        (None, t) => {
+            if !bare_type {
+                v.extend_from_slice(b" (");
+                v.extend_from_slice(t.unwrap_or_default());
+                v.push(b')');
+            }
+        }
     }
-    let mut line = b"parm:           ".to_vec();
-    line.extend_from_slice(&v);
-    line.push(sep);
-    out.write_all(&line)
+    v
+}
+
+/// A parameter in the full listing (`parm:` column): `name:desc (type)`,
+/// `name:desc`, or `name:type`.
+pub fn modinfo_param(out: &mut dyn Write, p: &Param<'_>, sep: u8) -> io::Result<()> {
+    modinfo_field(out, b"parm", &param_text(p, true), sep)
 }
 
 /// A parameter for `modinfo -F parm`: `name:desc (type)`, `name:desc`, or
 /// `name: (type)`.
 pub fn modinfo_param_value(out: &mut dyn Write, p: &Param<'_>, sep: u8) -> io::Result<()> {
-    let mut v = p.name.to_vec();
-    v.push(b':');
-    match (p.description, p.ty) {
-        (Some(d), Some(t)) => {
-            v.extend_from_slice(d);
-            v.extend_from_slice(b" (");
-            v.extend_from_slice(t);
-            v.push(b')');
-        }
-        (Some(d), None) => v.extend_from_slice(d),
-        (None, t) => {
-            v.extend_from_slice(b" (");
-            v.extend_from_slice(t.unwrap_or_default());
-            v.push(b')');
-        }
-    }
-    v.push(sep);
-    out.write_all(&v)
+    value(out, &param_text(p, false), sep)
 }
 
 /// lsmod's header line.

@@ -41,6 +41,30 @@ fn message(log: &mut dyn Sink, func: &'static str, parts: &[&[u8]]) {
     crate::diag::err(log, func, parts.concat());
 }
 
+/// The failure `func` logs as libkmod does (`<what> '<logical>': <strerror>`),
+/// as an [`Error`].
+fn logged_failure(
+    log: &mut dyn Sink,
+    func: &'static str,
+    what: &[u8],
+    logical: &[u8],
+    errno: i32,
+) -> Error {
+    message(
+        log,
+        func,
+        &[
+            what,
+            b" '",
+            logical,
+            b"': ",
+            strerror(errno).as_bytes(),
+            b"\n",
+        ],
+    );
+    sys_error(logical, errno)
+}
+
 /// An error number found reading `logical` (a system path) as an [`Error`].
 fn sys_error(logical: &[u8], errno: i32) -> Error {
     Error::Io {
@@ -200,26 +224,33 @@ fn read_proc_modules(root: &Root) -> Result<Vec<u8>, i32> {
     Ok(data)
 }
 
+/// `/proc/modules`, or the error `func` logs as libkmod does when it cannot be
+/// opened.
+fn proc_modules_logged(
+    root: &Root,
+    log: &mut dyn Sink,
+    func: &'static str,
+) -> Result<Vec<u8>, Error> {
+    read_proc_modules(root).map_err(|e| {
+        message(
+            log,
+            func,
+            &[
+                b"could not open /proc/modules: ",
+                strerror(e).as_bytes(),
+                b"\n",
+            ],
+        );
+        sys_error(paths::PROC_MODULES.as_bytes(), e)
+    })
+}
+
 /// The loaded modules' names, in `/proc/modules` order, as `kmod_module_new_from_loaded`
 /// finds them: the first space/tab-separated token of each line, normalised. A line with
 /// no token is logged and skipped.
 pub(crate) fn loaded_modules(root: &Root, log: &mut dyn Sink) -> Result<Vec<Vec<u8>>, Error> {
     const FUNC: &str = "kmod_module_new_from_loaded";
-    let data = match read_proc_modules(root) {
-        Ok(d) => d,
-        Err(e) => {
-            message(
-                log,
-                FUNC,
-                &[
-                    b"could not open /proc/modules: ",
-                    strerror(e).as_bytes(),
-                    b"\n",
-                ],
-            );
-            return Err(sys_error(paths::PROC_MODULES.as_bytes(), e));
-        }
-    };
+    let data = proc_modules_logged(root, log, FUNC)?;
     let mut names = Vec::new();
     let mut it = Fgets {
         data: &data,
@@ -346,23 +377,8 @@ pub(crate) fn sys_initstate(
             return Err(sys_error(&logical, io_errno(&e)));
         }
     };
-    let buf = match read_str(&mut f, 31) {
-        Ok(b) => b,
-        Err(e) => {
-            message(
-                log,
-                FUNC,
-                &[
-                    b"could not read from '",
-                    &logical,
-                    b"': ",
-                    strerror(e).as_bytes(),
-                    b"\n",
-                ],
-            );
-            return Err(sys_error(&logical, e));
-        }
-    };
+    let buf = read_str(&mut f, 31)
+        .map_err(|e| logged_failure(log, FUNC, b"could not read from", &logical, e))?;
     match buf.as_slice() {
         b"live\n" => Ok(InitState::Live),
         b"coming\n" => Ok(InitState::Coming),
@@ -429,21 +445,7 @@ pub(crate) fn size(root: &Root, name: &[u8], log: &mut dyn Sink) -> Result<i64, 
         );
         return Ok(0);
     }
-    let data = match read_proc_modules(root) {
-        Ok(d) => d,
-        Err(e) => {
-            message(
-                log,
-                FUNC,
-                &[
-                    b"could not open /proc/modules: ",
-                    strerror(e).as_bytes(),
-                    b"\n",
-                ],
-            );
-            return Err(sys_error(paths::PROC_MODULES.as_bytes(), e));
-        }
-    };
+    let data = proc_modules_logged(root, log, FUNC)?;
     let mut size = Err(sys_error(paths::PROC_MODULES.as_bytes(), errno::ENOENT));
     let mut it = Fgets {
         data: &data,
@@ -486,19 +488,14 @@ pub(crate) fn holders(root: &Root, name: &[u8], log: &mut dyn Sink) -> Result<Ve
     let rd = match std::fs::read_dir(resolve(root, &logical)) {
         Ok(rd) => rd,
         Err(e) => {
-            let e = io_errno(&e);
-            message(
+            let func = "kmod_module_get_holders";
+            return Err(logged_failure(
                 log,
-                "kmod_module_get_holders",
-                &[
-                    b"could not open '",
-                    &logical,
-                    b"': ",
-                    strerror(e).as_bytes(),
-                    b"\n",
-                ],
-            );
-            return Err(sys_error(&logical, e));
+                func,
+                b"could not open",
+                &logical,
+                io_errno(&e),
+            ));
         }
     };
     let mut out = Vec::new();
@@ -517,22 +514,11 @@ pub(crate) fn kernel_compression(root: &Root, log: &mut dyn Sink) -> Compression
     let Ok(mut f) = File::open(root.path(paths::SYS_MODULE_COMPRESSION)) else {
         return Compression::None;
     };
-    let buf = match read_str(&mut f, 15) {
-        Ok(b) => b,
-        Err(e) => {
-            message(
-                log,
-                FUNC,
-                &[
-                    b"could not read from '",
-                    paths::SYS_MODULE_COMPRESSION.as_bytes(),
-                    b"': ",
-                    strerror(e).as_bytes(),
-                    b"\n",
-                ],
-            );
-            return Compression::None;
-        }
+    let Ok(buf) = read_str(&mut f, 15).map_err(|e| {
+        let path = paths::SYS_MODULE_COMPRESSION.as_bytes();
+        logged_failure(log, FUNC, b"could not read from", path, e)
+    }) else {
+        return Compression::None;
     };
     match buf.as_slice() {
         b"zstd\n" => Compression::Zstd,

@@ -309,6 +309,20 @@ fn sequence<'a>(t: &Tlv<'a>) -> Option<Items<'a>> {
     (t.is(UNIVERSAL, SEQUENCE) && t.constructed).then(|| Items::of(t))
 }
 
+/// A SEQUENCE one nesting level deeper: `read` takes its items (with the new
+/// depth); everything in it must be read.
+fn seq<'a, T>(
+    t: &Tlv<'a>,
+    depth: u32,
+    read: impl FnOnce(&mut Items<'a>, u32) -> Option<T>,
+) -> Option<T> {
+    let depth = enter(depth)?;
+    let mut items = sequence(t)?;
+    let v = read(&mut items, depth)?;
+    items.finish()?;
+    Some(v)
+}
+
 /// Run `f` over every element of a SET OF / SEQUENCE OF whose header has
 /// this class and tag (OpenSSL does not check the constructed bit here).
 fn each<'a>(
@@ -458,23 +472,22 @@ fn scalar_ok(tag: u32, data: &[u8]) -> bool {
 
 /// AlgorithmIdentifier; returns the algorithm OID content.
 fn algorithm<'a>(t: &Tlv<'a>, depth: u32) -> Option<&'a [u8]> {
-    let depth = enter(depth)?;
-    let mut items = sequence(t)?;
-    let oid = object(&items.next()?, depth)?;
-    if !items.is_empty() {
-        any(&items.next()?, depth)?;
-    }
-    items.finish()?;
-    Some(oid)
+    seq(t, depth, |items, depth| {
+        let oid = object(&items.next()?, depth)?;
+        if !items.is_empty() {
+            any(&items.next()?, depth)?;
+        }
+        Some(oid)
+    })
 }
 
 /// Attribute ::= SEQUENCE { type OID, values SET OF ANY }.
 fn attribute(t: &Tlv<'_>, depth: u32) -> Option<()> {
-    let depth = enter(depth)?;
-    let mut items = sequence(t)?;
-    object(&items.next()?, depth)?;
-    each(&items.next()?, UNIVERSAL, SET, |v| any(&v, depth))?;
-    items.finish()
+    seq(t, depth, |items, depth| {
+        object(&items.next()?, depth)?;
+        each(&items.next()?, UNIVERSAL, SET, |v| any(&v, depth))?;
+        Some(())
+    })
 }
 
 /// A certificate or CRL: only its outer SEQUENCE is checked.
@@ -550,58 +563,56 @@ fn name(t: &Tlv<'_>, depth: u32) -> Option<Vec<u8>> {
 
 /// IssuerAndSerialNumber; returns (signer, serial magnitude).
 fn issuer_and_serial(t: &Tlv<'_>, depth: u32) -> Option<(Vec<u8>, Vec<u8>)> {
-    let depth = enter(depth)?;
-    let mut items = sequence(t)?;
-    let issuer = name(&items.next()?, depth)?;
-    let serial = integer(&items.next()?, depth)?;
-    items.finish()?;
-    Some((issuer, serial))
+    seq(t, depth, |items, depth| {
+        let issuer = name(&items.next()?, depth)?;
+        let serial = integer(&items.next()?, depth)?;
+        Some((issuer, serial))
+    })
 }
 
 fn signer_info<'a>(t: &Tlv<'a>, depth: u32) -> Option<SignerInfo<'a>> {
-    let depth = enter(depth)?;
-    let mut items = sequence(t)?;
-    integer(&items.next()?, depth)?;
-    let (issuer_value, serial) = issuer_and_serial(&items.next()?, depth)?;
-    let digest_oid = algorithm(&items.next()?, depth)?;
-    if let Some(attrs) = items.optional(CONTEXT, 0)? {
-        each(&attrs, CONTEXT, 0, |a| attribute(&a, depth))?;
-    }
-    algorithm(&items.next()?, depth)?;
-    let signature = octet_string(&items.next()?, UNIVERSAL, OCTET_STRING, depth)?;
-    if let Some(attrs) = items.optional(CONTEXT, 1)? {
-        each(&attrs, CONTEXT, 1, |a| attribute(&a, depth))?;
-    }
-    items.finish()?;
-    Some(SignerInfo {
-        issuer_value,
-        serial,
-        digest_oid,
-        signature,
+    seq(t, depth, |items, depth| {
+        integer(&items.next()?, depth)?;
+        let (issuer_value, serial) = issuer_and_serial(&items.next()?, depth)?;
+        let digest_oid = algorithm(&items.next()?, depth)?;
+        if let Some(attrs) = items.optional(CONTEXT, 0)? {
+            each(&attrs, CONTEXT, 0, |a| attribute(&a, depth))?;
+        }
+        algorithm(&items.next()?, depth)?;
+        let signature = octet_string(&items.next()?, UNIVERSAL, OCTET_STRING, depth)?;
+        if let Some(attrs) = items.optional(CONTEXT, 1)? {
+            each(&attrs, CONTEXT, 1, |a| attribute(&a, depth))?;
+        }
+        Some(SignerInfo {
+            issuer_value,
+            serial,
+            digest_oid,
+            signature,
+        })
     })
 }
 
 /// RecipientInfo of the enveloped types.
 fn recipient_info(t: &Tlv<'_>, depth: u32) -> Option<()> {
-    let depth = enter(depth)?;
-    let mut items = sequence(t)?;
-    integer(&items.next()?, depth)?;
-    issuer_and_serial(&items.next()?, depth)?;
-    algorithm(&items.next()?, depth)?;
-    octet_string(&items.next()?, UNIVERSAL, OCTET_STRING, depth)?;
-    items.finish()
+    seq(t, depth, |items, depth| {
+        integer(&items.next()?, depth)?;
+        issuer_and_serial(&items.next()?, depth)?;
+        algorithm(&items.next()?, depth)?;
+        octet_string(&items.next()?, UNIVERSAL, OCTET_STRING, depth)?;
+        Some(())
+    })
 }
 
 /// EncryptedContentInfo of the enveloped and encrypted types.
 fn encrypted_content(t: &Tlv<'_>, depth: u32) -> Option<()> {
-    let depth = enter(depth)?;
-    let mut items = sequence(t)?;
-    object(&items.next()?, depth)?;
-    algorithm(&items.next()?, depth)?;
-    if let Some(data) = items.optional(CONTEXT, 0)? {
-        octet_string(&data, CONTEXT, 0, depth)?;
-    }
-    items.finish()
+    seq(t, depth, |items, depth| {
+        object(&items.next()?, depth)?;
+        algorithm(&items.next()?, depth)?;
+        if let Some(data) = items.optional(CONTEXT, 0)? {
+            octet_string(&data, CONTEXT, 0, depth)?;
+        }
+        Some(())
+    })
 }
 
 /// Certificates `[0]` and CRLs `[1]`, both optional.
@@ -629,96 +640,93 @@ fn signer_infos<'a>(t: &Tlv<'a>, depth: u32) -> Option<Option<SignerInfo<'a>>> {
 }
 
 fn signed_data<'a>(t: &Tlv<'a>, depth: u32) -> Option<Option<SignerInfo<'a>>> {
-    let depth = enter(depth)?;
-    let mut items = sequence(t)?;
-    integer(&items.next()?, depth)?;
-    each(&items.next()?, UNIVERSAL, SET, |a| {
-        algorithm(&a, depth).map(|_| ())
-    })?;
-    content_info(&items.next()?, depth)?;
-    certificates_and_crls(&mut items, depth)?;
-    let first = signer_infos(&items.next()?, depth)?;
-    items.finish()?;
-    Some(first)
+    seq(t, depth, |items, depth| {
+        integer(&items.next()?, depth)?;
+        each(&items.next()?, UNIVERSAL, SET, |a| {
+            algorithm(&a, depth).map(|_| ())
+        })?;
+        content_info(&items.next()?, depth)?;
+        certificates_and_crls(items, depth)?;
+        let first = signer_infos(&items.next()?, depth)?;
+        Some(first)
+    })
 }
 
 fn signed_and_enveloped_data<'a>(t: &Tlv<'a>, depth: u32) -> Option<Option<SignerInfo<'a>>> {
-    let depth = enter(depth)?;
-    let mut items = sequence(t)?;
-    integer(&items.next()?, depth)?;
-    each(&items.next()?, UNIVERSAL, SET, |r| {
-        recipient_info(&r, depth)
-    })?;
-    each(&items.next()?, UNIVERSAL, SET, |a| {
-        algorithm(&a, depth).map(|_| ())
-    })?;
-    encrypted_content(&items.next()?, depth)?;
-    certificates_and_crls(&mut items, depth)?;
-    let first = signer_infos(&items.next()?, depth)?;
-    items.finish()?;
-    Some(first)
+    seq(t, depth, |items, depth| {
+        integer(&items.next()?, depth)?;
+        each(&items.next()?, UNIVERSAL, SET, |r| {
+            recipient_info(&r, depth)
+        })?;
+        each(&items.next()?, UNIVERSAL, SET, |a| {
+            algorithm(&a, depth).map(|_| ())
+        })?;
+        encrypted_content(&items.next()?, depth)?;
+        certificates_and_crls(items, depth)?;
+        let first = signer_infos(&items.next()?, depth)?;
+        Some(first)
+    })
 }
 
 fn enveloped_data(t: &Tlv<'_>, depth: u32) -> Option<()> {
-    let depth = enter(depth)?;
-    let mut items = sequence(t)?;
-    integer(&items.next()?, depth)?;
-    each(&items.next()?, UNIVERSAL, SET, |r| {
-        recipient_info(&r, depth)
-    })?;
-    encrypted_content(&items.next()?, depth)?;
-    items.finish()
+    seq(t, depth, |items, depth| {
+        integer(&items.next()?, depth)?;
+        each(&items.next()?, UNIVERSAL, SET, |r| {
+            recipient_info(&r, depth)
+        })?;
+        encrypted_content(&items.next()?, depth)?;
+        Some(())
+    })
 }
 
 fn digested_data(t: &Tlv<'_>, depth: u32) -> Option<()> {
-    let depth = enter(depth)?;
-    let mut items = sequence(t)?;
-    integer(&items.next()?, depth)?;
-    algorithm(&items.next()?, depth)?;
-    content_info(&items.next()?, depth)?;
-    octet_string(&items.next()?, UNIVERSAL, OCTET_STRING, depth)?;
-    items.finish()
+    seq(t, depth, |items, depth| {
+        integer(&items.next()?, depth)?;
+        algorithm(&items.next()?, depth)?;
+        content_info(&items.next()?, depth)?;
+        octet_string(&items.next()?, UNIVERSAL, OCTET_STRING, depth)?;
+        Some(())
+    })
 }
 
 fn encrypted_data(t: &Tlv<'_>, depth: u32) -> Option<()> {
-    let depth = enter(depth)?;
-    let mut items = sequence(t)?;
-    integer(&items.next()?, depth)?;
-    encrypted_content(&items.next()?, depth)?;
-    items.finish()
+    seq(t, depth, |items, depth| {
+        integer(&items.next()?, depth)?;
+        encrypted_content(&items.next()?, depth)?;
+        Some(())
+    })
 }
 
 /// ContentInfo; `Some(None)` when it decodes but yields no SignerInfo.
 fn content_info<'a>(t: &Tlv<'a>, depth: u32) -> Option<Option<SignerInfo<'a>>> {
-    let depth = enter(depth)?;
-    let mut items = sequence(t)?;
-    let content_type = object(&items.next()?, depth)?;
-    if items.is_empty() {
-        return Some(None);
-    }
-    let wrapper = items.next()?;
-    if !wrapper.is(CONTEXT, 0) || !wrapper.constructed {
-        return None;
-    }
-    items.finish()?;
-    let mut inner_items = Items::of(&wrapper);
-    let inner = inner_items.next()?;
-    inner_items.finish()?;
-    let kind = content_type
-        .strip_prefix(OID_PKCS7_PREFIX)
-        .and_then(|rest| match rest {
-            &[k @ 1..=6] => Some(k),
-            _ => None,
-        });
-    match kind {
-        Some(1) => octet_string(&inner, UNIVERSAL, OCTET_STRING, depth).map(|_| None),
-        Some(2) => signed_data(&inner, depth),
-        Some(3) => enveloped_data(&inner, depth).map(|()| None),
-        Some(4) => signed_and_enveloped_data(&inner, depth),
-        Some(5) => digested_data(&inner, depth).map(|()| None),
-        Some(6) => encrypted_data(&inner, depth).map(|()| None),
-        _ => any(&inner, depth).map(|()| None),
-    }
+    seq(t, depth, |items, depth| {
+        let content_type = object(&items.next()?, depth)?;
+        if items.is_empty() {
+            return Some(None);
+        }
+        let wrapper = items.next()?;
+        if !wrapper.is(CONTEXT, 0) || !wrapper.constructed {
+            return None;
+        }
+        let mut inner_items = Items::of(&wrapper);
+        let inner = inner_items.next()?;
+        inner_items.finish()?;
+        let kind = content_type
+            .strip_prefix(OID_PKCS7_PREFIX)
+            .and_then(|rest| match rest {
+                &[k @ 1..=6] => Some(k),
+                _ => None,
+            });
+        match kind {
+            Some(1) => octet_string(&inner, UNIVERSAL, OCTET_STRING, depth).map(|_| None),
+            Some(2) => signed_data(&inner, depth),
+            Some(3) => enveloped_data(&inner, depth).map(|()| None),
+            Some(4) => signed_and_enveloped_data(&inner, depth),
+            Some(5) => digested_data(&inner, depth).map(|()| None),
+            Some(6) => encrypted_data(&inner, depth).map(|()| None),
+            _ => any(&inner, depth).map(|()| None),
+        }
+    })
 }
 
 /// The first `SignerInfo` of a PKCS#7 blob, or `None` when kmod would
