@@ -28,7 +28,7 @@ impl Sink for Plan {
 }
 
 impl ProbeHost for Plan {
-    fn show(&mut self, action: &Action) {
+    fn show(&mut self, _: &libkmod_rs::Module, action: &Action) {
         self.actions.push(action.clone());
     }
 }

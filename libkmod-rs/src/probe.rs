@@ -99,7 +99,7 @@ pub struct Link {
 ///     fn report(&mut self, d: Diagnostic) { eprintln!("{d}") }
 /// }
 /// impl ProbeHost for Show {
-///     fn show(&mut self, action: &Action) { println!("{action:?}") }
+///     fn show(&mut self, m: &Module, action: &Action) { println!("{m}: {action:?}") }
 /// }
 ///
 /// let root = Root::host();
@@ -115,8 +115,8 @@ pub struct Link {
 /// install commands; diagnostics go to its [`Sink`]. Every method but `show` has a
 /// default: insertion and commands then fail with `ENOSYS` (enough for dry runs).
 pub trait ProbeHost: Sink {
-    /// Show an action (only called when showing is asked for).
-    fn show(&mut self, action: &Action);
+    /// Show what is done for module `m` (only called when showing is asked for).
+    fn show(&mut self, m: &Module, action: &Action);
 
     /// Insert the file at `path` for `m` with `options` (e.g. with
     /// [`crate::insert`], which reports what libkmod logs).
@@ -351,7 +351,7 @@ impl Module {
                 match cmd {
                     Some(cmd) if !marks.ignorecmd => {
                         if show {
-                            host.show(&Action::Install {
+                            host.show(x, &Action::Install {
                                 command: cmd.clone(),
                                 options: opts.clone(),
                             });
@@ -363,7 +363,7 @@ impl Module {
                     _ => {
                         if show {
                             let a = x.action(&opts, host);
-                            host.show(&a);
+                            host.show(x, &a);
                         }
                         if !flags.dry_run {
                             err = insert(x, &opts, flags, host);

@@ -52,7 +52,7 @@ impl Sink for Host<'_, '_> {
 }
 
 impl ProbeHost for Host<'_, '_> {
-    fn show(&mut self, action: &Action) {
+    fn show(&mut self, _: &Module, action: &Action) {
         let _ = render::action(self.env.out, action);
     }
 
