@@ -281,8 +281,9 @@ fn info_of_file(path: &Path) -> Result<Vec<InfoEntry>, Error> {
                 .into_iter()
                 .collect()
         };
-        let image = bufs.read(&file, &[b".modinfo"], true, Some(signature))?;
-        info_of_image(&path, image)
+        bufs.read_with(&file, &[b".modinfo"], true, Some(signature), |image| {
+            info_of_image(&path, image?)
+        })
     })
 }
 
