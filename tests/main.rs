@@ -11,6 +11,7 @@ mod checks;
 mod cli;
 mod depmod_crash;
 mod depmod_synthetic;
+mod hardening;
 mod loading;
 mod modprobe_cases;
 mod oracle_depmod;
