@@ -12,6 +12,7 @@ mod checks;
 mod cli;
 mod depmod_crash;
 mod depmod_synthetic;
+mod hardening;
 mod index;
 mod loading;
 mod modprobe_cases;

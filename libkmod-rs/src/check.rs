@@ -36,6 +36,69 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// The ELF header problems ([`ModuleElf::parse`]'s reasons) for which the kernel
+/// certainly refuses a module (`elf_validity_check`: `ENOEXEC`); later ones (the
+/// section name table) are left to it.
+const KERNEL_REFUSES: [&str; 7] = [
+    "not an ELF file",
+    "unknown ELF class",
+    "file shorter than the ELF header",
+    "unknown ELF byte order",
+    "truncated ELF header",
+    "unexpected section header size",
+    "section headers outside the file",
+];
+
+/// A file that is not a regular one (nor a directory, which the insertion reports
+/// as kmod does): the kernel reads a module only from a regular file
+/// (`kernel_read_file`: `EINVAL`).
+fn not_regular(path: &Path) -> Option<Error> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = std::fs::metadata(path).ok()?.file_type();
+    // a directory fails to be read (EISDIR), as in kmod
+    let what = if t.is_file() || t.is_dir() {
+        return None;
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "a file of another kind"
+    };
+    Some(refused(
+        path,
+        errno::EINVAL,
+        format!("not a regular file but {what}"),
+    ))
+}
+
+/// An ELF image that is not a relocatable object (an executable, a shared
+/// library...): the kernel loads only those (`elf_validity_check`: `ENOEXEC`).
+fn not_relocatable(path: &Path, image: &[u8]) -> Option<Error> {
+    const ET_REL: u16 = 1;
+    let b = image.get(16..18)?;
+    let e_type = match image.get(5) {
+        Some(2) => u16::from_be_bytes([b[0], b[1]]),
+        _ => u16::from_le_bytes([b[0], b[1]]),
+    };
+    let what = match e_type {
+        ET_REL => return None,
+        2 => "an executable".to_string(),
+        3 => "a shared object".to_string(),
+        4 => "a core file".to_string(),
+        t => format!("ELF type {t}"),
+    };
+    Some(refused(
+        path,
+        errno::ENOEXEC,
+        format!("not a relocatable ELF object but {what}"),
+    ))
+}
+
 /// `<root>/lib/modules/<release>/modules.dep`: (module path, dependency paths).
 fn modules_dep(moddir: &Path) -> Vec<(PathBuf, Vec<PathBuf>)> {
     let Ok(data) = std::fs::read(moddir.join("modules.dep")) else {
@@ -221,6 +284,12 @@ fn exports_of(path: &Path) -> Option<HashMap<Vec<u8>, u64>> {
 /// precise message instead of an errno:
 /// - the file is readable (a missing one is left to the insertion, reported as
 ///   kmod does);
+/// - it is a module at all (unless forced with both `--force-modversion` and
+///   `--force-vermagic`, as `-f` sets them): a regular file (the kernel's
+///   `kernel_read_file` refuses others), whose (decompressed) contents have a
+///   usable ELF header with a section header table inside the file and are a
+///   relocatable object (the kernel's `elf_validity_check`); a file that cannot be
+///   decompressed is left to the insertion, which reports it as kmod does;
 /// - its `vermagic=` matches the running kernel's by the kernel's rule
 ///   (`same_magic`: with modversions only the part after the release is compared),
 ///   the kernel's string being taken from an in-tree module of the running release;
@@ -330,13 +399,25 @@ impl Checker {
             }
             return Err(refused(path, errno, strerror(errno)));
         }
-        let Some(release) = self.release.clone() else {
-            return Ok(());
-        };
+        // a file that is no module at all is passed to the kernel only with -f
+        let forced = flags.force_modversion && flags.force_vermagic;
+        if !forced && let Some(r) = not_regular(path) {
+            return Err(r);
+        }
         let Some(image) = ModuleFile::open(path).ok().and_then(|f| f.load().ok()) else {
             return Ok(());
         };
-        let Ok(elf) = ModuleElf::parse(&image) else {
+        let elf = match ModuleElf::parse(&image) {
+            Ok(elf) => elf,
+            Err(e) if !forced && KERNEL_REFUSES.contains(&e.reason) => {
+                return Err(refused(path, errno::ENOEXEC, e.reason.to_string()));
+            }
+            Err(_) => return Ok(()),
+        };
+        if !forced && let Some(r) = not_relocatable(path, &image) {
+            return Err(r);
+        }
+        let Some(release) = self.release.clone() else {
             return Ok(());
         };
         let versions = elf.modversions().unwrap_or_default();

@@ -4,14 +4,17 @@
 //! As in kmod, a file shorter than 6 bytes is rejected with `EINVAL` before anything
 //! else; a plain file is memory-mapped, a compressed one is decompressed into memory.
 
-use crate::compress::{self, Compression};
+use crate::compress::{self, Compression, Input, Output};
 use crate::elf::{Segment, SparseImage};
 use crate::error::{Error, errno};
+use std::cell::{Cell, RefCell};
 use std::fs::File;
 use std::io::Read;
 use std::ops::Deref;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, PoisonError};
 
 /// An opened module file whose compression is known.
 #[derive(Debug)]
@@ -129,56 +132,114 @@ impl ModuleFile {
         if self.compression == Compression::None {
             return self.map();
         }
-        let raw = self.map()?;
-        compress::decompress(&self.path, self.compression, &raw, limit).map(Image::Owned)
+        let mut image = Vec::new();
+        self.decompress_to(None, &mut Output::new(&mut image, limit))?;
+        Ok(Image::Owned(image))
     }
 
-    /// Decompress a compressed module into `image`, reading the file into `raw`
-    /// first; both buffers keep their capacity for the next file (no mapping and no
-    /// fresh pages per file when reading many modules).
-    pub(crate) fn decompress_into(
+    /// The size of the file, which must be a regular one. kmod maps a plain module
+    /// with the size `fstat` gives, which fails with `EINVAL` for a device (size
+    /// 0); any file that is not a regular one is refused the same way before it is
+    /// read, so that a device's endless contents are never read.
+    fn regular_len(&self) -> Result<u64, Error> {
+        let meta = self.file.metadata().map_err(|e| Error::io(&self.path, e))?;
+        if !meta.is_file() {
+            return Err(Error::format(
+                &self.path,
+                errno::EINVAL,
+                "not a regular file",
+            ));
+        }
+        if meta.len() == 0 {
+            return Err(Error::format(&self.path, errno::EINVAL, "file size is 0"));
+        }
+        Ok(meta.len())
+    }
+
+    /// Decompress into `out`. A file up to [`RAW_READ_MAX`] is read whole into the
+    /// buffer of `raw` when one is given and its grant (called with the capacity
+    /// it would grow to) agrees; otherwise the file is read as the decoder goes
+    /// (as kmod reads xz and gzip files) or, for a zstd frame that records its
+    /// size (decoded in one call), mapped as kmod does.
+    fn decompress_to(
         &self,
-        raw: &mut Vec<u8>,
-        image: &mut Vec<u8>,
+        raw: Option<(&mut Vec<u8>, &mut RawGrant<'_>)>,
+        out: &mut Output<'_>,
     ) -> Result<(), Error> {
         let io = |e| Error::io(&self.path, e);
-        // one fstat and one pread (the buffer only grows: no zero-filling per file)
-        let len = usize::try_from(self.file.metadata().map_err(io)?.len()).unwrap_or(usize::MAX);
-        if raw.len() < len {
-            raw.resize(len, 0);
+        let len = self.regular_len()?;
+        let small = usize::try_from(len)
+            .ok()
+            .filter(|&n| n as u64 <= RAW_READ_MAX);
+        if let (Some(n), Some((raw, grant))) = (small, raw)
+            && (raw.len() >= n || (grant(n) && raw.try_reserve_exact(n - raw.len()).is_ok()))
+        {
+            // one pread (the buffer only grows: no zero-filling per file)
+            if raw.len() < n {
+                raw.resize(n, 0);
+            }
+            let input = &mut raw[..n];
+            let head = self.head_len.min(n);
+            input[..head].copy_from_slice(&self.head[..head]);
+            self.file
+                .read_exact_at(&mut input[head..], head as u64)
+                .map_err(io)?;
+            return compress::decompress_input(
+                &self.path,
+                self.compression,
+                Input::Bytes(input),
+                out,
+            );
         }
-        let input = &mut raw[..len];
-        let head = self.head_len.min(len);
-        input[..head].copy_from_slice(&self.head[..head]);
-        self.file
-            .read_exact_at(&mut input[head..], head as u64)
-            .map_err(io)?;
-        compress::decompress_into(
-            &self.path,
-            self.compression,
-            input,
-            compress::DEFAULT_LIMIT,
-            image,
-        )
+        let head = &self.head[..self.head_len.min(compress::ZSTD_HEADER_MAX)];
+        if self.compression == Compression::Zstd && compress::zstd_sized(head) {
+            let mapped = self.map()?;
+            return compress::decompress_input(
+                &self.path,
+                self.compression,
+                Input::Bytes(&mapped),
+                out,
+            );
+        }
+        let input = Input::File {
+            file: &self.file,
+            start: 0,
+            end: len,
+        };
+        compress::decompress_input(&self.path, self.compression, input, out)
+    }
+
+    /// kmod's further reads of a broken xz module, read from the file (see
+    /// [`compress::xz_retries`]).
+    #[cfg(feature = "xz")]
+    pub(crate) fn xz_retry_errors(&self, retries: usize) -> Vec<Error> {
+        let Ok(len) = self.regular_len() else {
+            return Vec::new();
+        };
+        let input = Input::File {
+            file: &self.file,
+            start: 0,
+            end: len,
+        };
+        compress::xz_retries(&self.path, input, retries)
     }
 
     fn map(&self) -> Result<Image, Error> {
+        self.regular_len()?;
         // SAFETY: the mapping is private and read-only. Like kmod, we accept that a
         // module file rewritten while we read it may show mixed contents; every read
         // of the image is bounds-checked, so this cannot cause out-of-bounds access.
         #[allow(unsafe_code)]
         let mapped = unsafe { memmap2::Mmap::map(&self.file) };
-        if let Ok(m) = mapped {
-            Ok(Image::Mapped(m))
-        } else {
-            let mut v = Vec::new();
-            (&self.file)
-                .read_to_end(&mut v)
-                .map_err(|e| Error::io(&self.path, e))?;
-            Ok(Image::Owned(v))
-        }
+        // as kmod's load_reg: a failed mmap is the error (nothing is read instead)
+        mapped
+            .map(Image::Mapped)
+            .map_err(|e| Error::io(&self.path, e))
     }
 }
+
+/// Whether a buffer for a whole compressed file may grow to the capacity given.
+type RawGrant<'g> = dyn FnMut(usize) -> bool + 'g;
 
 /// The first `n` bytes of the file at `path` (fewer if it is shorter); `None` when
 /// it cannot be opened.
@@ -204,41 +265,28 @@ pub(crate) fn map_file(path: &Path) -> Result<Image, Error> {
     if let Ok(m) = mapped {
         Ok(Image::Mapped(m))
     } else {
+        // at most the size fstat gave (a device's contents never end)
         let mut v = Vec::new();
+        v.try_reserve_exact(usize::try_from(len).unwrap_or(usize::MAX))
+            .map_err(|_| Error::io(path, std::io::Error::from_raw_os_error(errno::ENOMEM)))?;
         (&file)
+            .take(len)
             .read_to_end(&mut v)
             .map_err(|e| Error::io(path, e))?;
         Ok(Image::Owned(v))
     }
 }
 
-/// The current directory as glibc's `get_current_dir_name()` gives it: `$PWD` when it
-/// names the same directory as `.`, else `getcwd()`.
-#[must_use]
-pub(crate) fn current_dir() -> Option<PathBuf> {
-    use std::os::unix::fs::MetadataExt;
-    if let Some(pwd) = std::env::var_os("PWD") {
-        let pwd = PathBuf::from(pwd);
-        if pwd.is_absolute()
-            && let (Ok(a), Ok(b)) = (std::fs::metadata(&pwd), std::fs::metadata("."))
-            && a.dev() == b.dev()
-            && a.ino() == b.ino()
-        {
-            return Some(pwd);
-        }
-    }
-    std::env::current_dir().ok()
-}
-
-/// `path` made absolute against [`current_dir`] by plain concatenation, as kmod does
-/// (`./x.ko` in `/tmp` becomes `/tmp/./x.ko`).
+/// `path` made absolute against the current directory (`getcwd`) by plain
+/// concatenation, as kmod does (`./x.ko` in `/tmp` becomes `/tmp/./x.ko`). The tools
+/// give absolute paths (made with `$PWD` as glibc's `get_current_dir_name` does).
 #[must_use]
 pub(crate) fn make_absolute(path: &Path) -> PathBuf {
     use std::os::unix::ffi::OsStrExt;
     if path.as_os_str().as_bytes().first() == Some(&b'/') {
         return path.to_path_buf();
     }
-    let Some(cwd) = current_dir() else {
+    let Ok(cwd) = std::env::current_dir() else {
         return path.to_path_buf();
     };
     let mut s = cwd.into_os_string();
@@ -257,6 +305,97 @@ const MERGE_GAP: u64 = 4 * 1024;
 const TAIL_SLACK: u64 = 1024;
 /// At least this much of the end of a file is read with the section headers.
 const TAIL_MIN: u64 = 4 * 1024;
+/// The parts read of one plain module take at most this much (the cap of a
+/// decompressed one): a crafted header cannot make the reader allocate more.
+const SPARSE_MAX: u64 = compress::DEFAULT_LIMIT;
+
+/// Compressed files up to this size are read whole with one system call (the
+/// largest real compressed module is about 4 MiB); bigger ones are read as they
+/// are decoded.
+const RAW_READ_MAX: u64 = 8 << 20;
+/// The buffers of all threads' [`ReadBuffers`] together hold at most this much
+/// (see [`ReadBuffers::read_with`]).
+const SHARED_BUDGET: usize = 256 << 20;
+/// One thread's buffers take at most this much of [`SHARED_BUDGET`] (the largest
+/// real module is about 30 MiB decompressed).
+const THREAD_SHARE: usize = 64 << 20;
+/// A buffer grown past this for one file is freed afterwards.
+const KEEP_MAX: usize = 32 << 20;
+/// Bytes of [`SHARED_BUDGET`] the threads hold.
+static BUDGET_USED: AtomicUsize = AtomicUsize::new(0);
+/// Whether the large-image slot is taken: one thread at a time may read an image
+/// that does not fit in its share of the budget (up to the 1 GiB cap).
+static LARGE_TAKEN: Mutex<bool> = Mutex::new(false);
+/// Signalled when the large-image slot is given back.
+static LARGE_FREED: Condvar = Condvar::new();
+
+/// Take `n` bytes of the shared budget, if that many are left.
+fn take_budget(n: usize) -> bool {
+    BUDGET_USED
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+            used.checked_add(n).filter(|&t| t <= SHARED_BUDGET)
+        })
+        .is_ok()
+}
+
+/// One reader's part of the memory bound of [`ReadBuffers::read_with`].
+#[derive(Debug, Default)]
+struct Budget {
+    /// Bytes of [`SHARED_BUDGET`] held.
+    held: usize,
+    /// Whether the large-image slot is held.
+    large: bool,
+}
+
+impl Budget {
+    /// Room for buffers of `total` bytes from the shared budget, without waiting.
+    fn try_grow(&mut self, total: usize) -> bool {
+        if self.large || total <= self.held {
+            return true;
+        }
+        let ok = total <= THREAD_SHARE && take_budget(total - self.held);
+        if ok {
+            self.held = total;
+        }
+        ok
+    }
+
+    /// Room for buffers of `total` bytes: from the shared budget, else by taking
+    /// the large-image slot (waiting until no other reader holds it).
+    fn grow(&mut self, total: usize) {
+        if self.try_grow(total) {
+            return;
+        }
+        let mut taken = LARGE_TAKEN.lock().unwrap_or_else(PoisonError::into_inner);
+        while *taken {
+            taken = LARGE_FREED
+                .wait(taken)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        *taken = true;
+        self.large = true;
+    }
+
+    /// After a file, the buffers holding `now` bytes (a buffer grown under the
+    /// large-image slot must have been freed): give back the rest and the slot.
+    fn settle(&mut self, now: usize) {
+        if now < self.held {
+            BUDGET_USED.fetch_sub(self.held - now, Ordering::AcqRel);
+            self.held = now;
+        }
+        if self.large {
+            self.large = false;
+            *LARGE_TAKEN.lock().unwrap_or_else(PoisonError::into_inner) = false;
+            LARGE_FREED.notify_one();
+        }
+    }
+}
+
+impl Drop for Budget {
+    fn drop(&mut self) {
+        self.settle(0);
+    }
+}
 
 /// Buffers module files are read into, reused from one file to the next: no
 /// mapping, no fresh pages to fault in for each file when reading many modules.
@@ -269,25 +408,67 @@ pub(crate) struct ReadBuffers {
     raw: Vec<u8>,
     /// Its decompressed image.
     image: Vec<u8>,
+    /// What `raw` and `image` hold of the memory bound.
+    budget: Budget,
 }
 
 impl ReadBuffers {
-    /// The image of `file` as far as a reader needs it: a compressed file
+    /// The image of `file` as far as a reader needs it — a compressed file
     /// decompressed whole, a plain one read sparsely (see [`read_sparse`] for
-    /// `sections`, `to_end` and `extra`).
-    pub(crate) fn read<'b>(
-        &'b mut self,
+    /// `sections`, `to_end` and `extra`) — given to `f`, with the memory of all
+    /// threads' buffers bounded: together they hold at most 256 MiB (64 MiB for
+    /// one thread); an image that does not fit (decompressed, or the parts read of
+    /// a plain module) is read while holding a process-wide slot, so that at most
+    /// one such image (up to the 1 GiB cap) exists at a time, and freed once `f`
+    /// returns. A buffer grown past 32 MiB for one file is freed after it.
+    pub(crate) fn read_with<R>(
+        &mut self,
         file: &ModuleFile,
         sections: &[&[u8]],
         to_end: bool,
         extra: Option<&ExtraRanges<'_>>,
-    ) -> Result<SparseImage<'b>, Error> {
-        if file.compression != Compression::None {
-            file.decompress_into(&mut self.raw, &mut self.image)?;
-            return Ok(SparseImage::whole(&self.image));
+        f: impl FnOnce(Result<SparseImage<'_>, Error>) -> R,
+    ) -> R {
+        if file.compression == Compression::None {
+            let sp = &mut self.sparse;
+            sp.budgeted = true;
+            let image = read_sparse(file, sp, sections, to_end, extra)
+                .map_err(|e| Error::io(&file.path, e));
+            let out = f(image);
+            sp.budgeted = false;
+            if sp.budget.large || sp.buf.len() > KEEP_MAX {
+                sp.buf = Vec::new();
+            }
+            sp.budget.settle(sp.buf.len());
+            return out;
         }
-        read_sparse(file, &mut self.sparse, sections, to_end, extra)
-            .map_err(|e| Error::io(&file.path, e))
+        let ReadBuffers {
+            raw, image, budget, ..
+        } = self;
+        let result = {
+            let budget = RefCell::new(&mut *budget);
+            let image_cap = Cell::new(image.capacity());
+            let raw_cap = Cell::new(raw.capacity());
+            let mut raw_grant = |cap: usize| {
+                let ok = budget.borrow_mut().try_grow(cap + image_cap.get());
+                if ok {
+                    raw_cap.set(cap);
+                }
+                ok
+            };
+            let mut on_grow = |cap: usize| {
+                budget.borrow_mut().grow(raw_cap.get() + cap);
+                image_cap.set(cap);
+            };
+            let mut out = Output::new(image, compress::DEFAULT_LIMIT).on_grow(&mut on_grow);
+            file.decompress_to(Some((raw, &mut raw_grant)), &mut out)
+        };
+        let out = f(result.map(|()| SparseImage::whole(image)));
+        if budget.large || image.capacity() > KEEP_MAX {
+            *image = Vec::new();
+        }
+        budget.settle(raw.capacity() + image.capacity());
+        out
     }
 }
 
@@ -302,6 +483,10 @@ pub(crate) struct Sparse {
     used: usize,
     segs: Vec<Segment>,
     len: u64,
+    /// Whether `buf` grows within the memory bound of [`ReadBuffers::read_with`].
+    budgeted: bool,
+    /// What `buf` holds of it.
+    budget: Budget,
 }
 
 impl Sparse {
@@ -322,15 +507,23 @@ impl Sparse {
             .any(|s| s.off <= off && end <= s.off + s.len)
     }
 
-    /// A new segment for `n` bytes from file offset `off`, to be filled.
+    /// A new segment for `n` bytes from file offset `off`, to be filled; None
+    /// (nothing read) past [`SPARSE_MAX`] in all or when memory runs out.
     fn segment(&mut self, off: u64, n: usize) -> Option<&mut [u8]> {
-        let need = self.used.checked_add(n)?;
+        let need = self
+            .used
+            .checked_add(n)
+            .filter(|&t| t as u64 <= SPARSE_MAX)?;
         if self.buf.len() < need {
-            // a fresh zeroed allocation (calloc: a large one is mapped pages that are
-            // only faulted in where written), not a zero-filling resize
-            let mut grown = vec![0; need.max(self.buf.len() * 2)];
-            grown[..self.used].copy_from_slice(&self.buf[..self.used]);
-            self.buf = grown;
+            let want = need
+                .max(self.buf.len() * 2)
+                .min(SPARSE_MAX as usize)
+                .max(need);
+            if self.budgeted {
+                self.budget.grow(want);
+            }
+            self.buf.try_reserve_exact(want - self.buf.len()).ok()?;
+            self.buf.resize(want, 0);
         }
         self.segs.push(Segment {
             off,
@@ -382,11 +575,12 @@ impl Sparse {
 
 /// Read only the parts of a plain module file a reader looks at: the ELF header,
 /// section headers and names, the named `sections`, then the ranges `extra` names
-/// (if any) once those are read; with `to_end`, everything from the section headers to the
-/// end of the file (where a signature sits). Returns the image of the parts read
-/// (see [`SparseImage`]): a file up to 24 KiB is read whole. Few system calls:
-/// ranges less than 4 KiB apart are read as one, the last 4 KiB (or more, from
-/// 1 KiB before the section headers) in one go.
+/// (if any) once those are read; with `to_end`, also the last 4 KiB of the file
+/// (where a signature ends; `extra` can name the rest of it). Returns the image of
+/// the parts read (see [`SparseImage`]): a file up to 24 KiB is read whole. Few
+/// system calls: ranges less than 4 KiB apart are read as one, the section headers
+/// with 1 KiB before them and, when the file ends less than 8 KiB after them,
+/// everything up to its end in one go. The parts read take at most 1 GiB.
 pub(crate) fn read_sparse<'b>(
     mf: &ModuleFile,
     sp: &'b mut Sparse,
@@ -395,7 +589,12 @@ pub(crate) fn read_sparse<'b>(
     extra: Option<&ExtraRanges<'_>>,
 ) -> std::io::Result<SparseImage<'b>> {
     let file = &mf.file;
-    let len = file.metadata()?.len();
+    let meta = file.metadata()?;
+    let len = meta.len();
+    // as ModuleFile::regular_len: kmod's mapping fails for these
+    if !meta.is_file() || len == 0 {
+        return Err(std::io::Error::from_raw_os_error(errno::EINVAL));
+    }
     sp.start(len);
     if len <= WHOLE_READ as u64 {
         sp.read(file, 0, len)?;
@@ -420,8 +619,17 @@ pub(crate) fn read_sparse<'b>(
         .max(HEAD as u64);
     match shoff.checked_add(shsize) {
         Some(end) if end <= len && tail < end => {
-            let end = if to_end { len } else { end };
-            sp.read(file, tail, end)?;
+            // the end of the file (a signature) with the table when it is close, as
+            // usual; else only the last bytes (after the table may be a hole of any
+            // size: only what the headers point at is read)
+            if to_end && len - end <= MERGE_GAP + TAIL_MIN {
+                sp.read(file, tail, len)?;
+            } else {
+                sp.read(file, tail, end)?;
+                if to_end {
+                    sp.read_missing(file, &[(len.saturating_sub(TAIL_MIN), TAIL_MIN)])?;
+                }
+            }
         }
         table_end => {
             // unusual layout (or a table past the end, which the parse refuses)
@@ -509,23 +717,96 @@ mod tests {
                 std::fs::write(&path, &bytes).unwrap();
                 let whole = ModuleElf::parse(&bytes).unwrap();
                 let file = ModuleFile::open(&path).unwrap();
-                let img = bufs
-                    .read(&file, &NEEDED, true, Some(&|e| e.crc_section_ranges()))
-                    .unwrap();
-                if padding == 40_000 {
-                    assert!(img.whole_bytes().is_none(), "{path:?} read whole");
-                }
-                assert_eq!(img.file_len(), bytes.len() as u64);
-                let suffix = img.suffix();
-                assert!(bytes.ends_with(suffix) && suffix.len() >= 32, "{path:?}");
-                let sparse = ModuleElf::parse_sparse(img).unwrap();
-                assert_eq!(sparse.modinfo_strings(), whole.modinfo_strings());
-                assert_eq!(sparse.exported_symbols(), whole.exported_symbols());
-                assert_eq!(sparse.dependency_symbols(), whole.dependency_symbols());
-                assert_eq!(sparse.modversions(), whole.modversions());
-                assert!(sparse.sections_iter().eq(whole.sections_iter()));
+                let crcs: &ExtraRanges<'_> = &|e| e.crc_section_ranges();
+                bufs.read_with(&file, &NEEDED, true, Some(crcs), |img| {
+                    let img = img.unwrap();
+                    if padding == 40_000 {
+                        assert!(img.whole_bytes().is_none(), "{path:?} read whole");
+                    }
+                    assert_eq!(img.file_len(), bytes.len() as u64);
+                    let suffix = img.suffix();
+                    assert!(bytes.ends_with(suffix) && suffix.len() >= 32, "{path:?}");
+                    let sparse = ModuleElf::parse_sparse(img).unwrap();
+                    assert_eq!(sparse.modinfo_strings(), whole.modinfo_strings());
+                    assert_eq!(sparse.exported_symbols(), whole.exported_symbols());
+                    assert_eq!(sparse.dependency_symbols(), whole.dependency_symbols());
+                    assert_eq!(sparse.modversions(), whole.modversions());
+                    assert!(sparse.sections_iter().eq(whole.sections_iter()));
+                });
             }
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A module followed by a hole of gigabytes: only the parts the headers point
+    /// at and the last 4 KiB are read, and the image is the module's.
+    #[test]
+    fn sparse_read_skips_a_hole_after_the_module() {
+        let dir = std::env::temp_dir().join(format!("kmodrs-hole-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut ko =
+            kmod_testko::Ko::sample(object::Architecture::X86_64, object::Endianness::Little);
+        ko.padding = 40_000;
+        let bytes = ko.build();
+        let path = dir.join("m.ko");
+        std::fs::write(&path, &bytes).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(4 << 30)
+            .unwrap();
+        let file = ModuleFile::open(&path).unwrap();
+        let mut sp = Sparse::default();
+        let img = read_sparse(&file, &mut sp, &[b".modinfo"], true, None).unwrap();
+        let whole = ModuleElf::parse(&bytes).unwrap();
+        let elf = ModuleElf::parse_sparse(img).unwrap();
+        assert_eq!(elf.modinfo_strings(), whole.modinfo_strings());
+        assert_eq!(img.suffix().len() as u64, TAIL_MIN);
+        assert!(sp.used < 64 << 10, "{} bytes read", sp.used);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A file that is not a regular one is refused before anything is read from
+    /// it (kmod's mapping of it fails: EINVAL).
+    #[test]
+    fn devices_are_not_read() {
+        for dev in ["/dev/zero", "/dev/urandom"] {
+            let Ok(file) = ModuleFile::open(dev) else {
+                continue;
+            };
+            assert_eq!(
+                file.load().unwrap_err().errno().raw(),
+                errno::EINVAL,
+                "{dev}"
+            );
+            let mut bufs = ReadBuffers::default();
+            let r = bufs.read_with(&file, &[b".modinfo"], true, None, |r| r.map(|_| ()));
+            assert_eq!(r.unwrap_err().errno().raw(), errno::EINVAL, "{dev}");
+        }
+    }
+
+    /// An image bigger than a thread may keep is freed after use, and the shared
+    /// budget given back.
+    #[cfg(feature = "zstd")]
+    #[test]
+    fn read_with_frees_an_outlier() {
+        use std::io::Write;
+        let dir = std::env::temp_dir().join(format!("kmodrs-outlier-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut data = vec![0u8; 80 << 20];
+        data[..4].copy_from_slice(b"\x7fELF");
+        let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 1).unwrap();
+        enc.include_contentsize(false).unwrap();
+        enc.write_all(&data).unwrap();
+        let path = dir.join("big.ko.zst");
+        std::fs::write(&path, enc.finish().unwrap()).unwrap();
+        let file = ModuleFile::open(&path).unwrap();
+        let mut bufs = ReadBuffers::default();
+        let len = bufs.read_with(&file, &[], false, None, |r| r.unwrap().file_len());
+        assert_eq!(len, 80 << 20);
+        assert_eq!(bufs.image.capacity(), 0);
+        assert!(bufs.budget.held <= THREAD_SHARE && !bufs.budget.large);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -568,16 +849,18 @@ mod tests {
                 let Ok(file) = ModuleFile::open(&path) else {
                     continue;
                 };
-                let img = bufs.read(&file, &NEEDED, true, Some(&|e| e.crc_section_ranges()));
-                let (Ok(img), Ok(whole)) = (img, ModuleElf::parse(&bytes)) else {
-                    continue;
-                };
-                let sparse = ModuleElf::parse_sparse(img).expect("parses like the whole file");
-                assert_eq!(sparse.modinfo_strings(), whole.modinfo_strings());
-                assert_eq!(sparse.exported_symbols(), whole.exported_symbols());
-                assert_eq!(sparse.dependency_symbols(), whole.dependency_symbols());
-                assert_eq!(sparse.modversions(), whole.modversions());
-                compared += 1;
+                let crcs: &ExtraRanges<'_> = &|e| e.crc_section_ranges();
+                compared += usize::from(bufs.read_with(&file, &NEEDED, true, Some(crcs), |img| {
+                    let (Ok(img), Ok(whole)) = (img, ModuleElf::parse(&bytes)) else {
+                        return false;
+                    };
+                    let sparse = ModuleElf::parse_sparse(img).expect("parses like the whole file");
+                    assert_eq!(sparse.modinfo_strings(), whole.modinfo_strings());
+                    assert_eq!(sparse.exported_symbols(), whole.exported_symbols());
+                    assert_eq!(sparse.dependency_symbols(), whole.dependency_symbols());
+                    assert_eq!(sparse.modversions(), whole.modversions());
+                    true
+                }));
             }
         }
         let _ = std::fs::remove_dir_all(&dir);

@@ -77,9 +77,10 @@ impl ModuleInfo {
                     .into_iter()
                     .collect()
             };
-            let image = bufs.read(&file, &[b".modinfo"], true, Some(signature))?;
-            let elf = ModuleElf::parse_sparse(image).map_err(|e| Error::from(e).at(path))?;
-            Self::of_elf(path, &elf)
+            bufs.read_with(&file, &[b".modinfo"], true, Some(signature), |image| {
+                let elf = ModuleElf::parse_sparse(image?).map_err(|e| Error::from(e).at(path))?;
+                Self::of_elf(path, &elf)
+            })
         })
     }
 

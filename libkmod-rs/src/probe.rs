@@ -351,10 +351,13 @@ impl Module {
                 match cmd {
                     Some(cmd) if !marks.ignorecmd => {
                         if show {
-                            host.show(x, &Action::Install {
-                                command: cmd.clone(),
-                                options: opts.clone(),
-                            });
+                            host.show(
+                                x,
+                                &Action::Install {
+                                    command: cmd.clone(),
+                                    options: opts.clone(),
+                                },
+                            );
                         }
                         if !flags.dry_run {
                             err = run_install(x, &cmd, &opts, host);

@@ -13,7 +13,9 @@
 //! cannot be `stat`ed is reported and skipped.  All files are merged into one list
 //! sorted by file name (bytewise); for equal names the first one listed wins, and the
 //! two module-directory files are listed first.  Unreadable files are skipped
-//! silently.  The kernel command line is parsed after all files.
+//! silently.  A file holding more than 4 MiB (a device such as `/dev/zero`) is
+//! ignored with an error (kmod would read it without end).  The kernel command
+//! line is parsed after all files.
 //!
 //! # Messages
 //! Everything reported here happens, in kmod, before a tool installs its log hook:
@@ -36,6 +38,19 @@ use std::path::{Path, PathBuf};
 const PATH_MAX: usize = 4096;
 /// kmod reads at most this many bytes of `/proc/cmdline` (its buffer is 4096 bytes).
 const KCMDLINE_MAX: usize = 4095;
+
+/// Configuration files (`modprobe.d`, `depmod.d`) are read up to this size: one
+/// holding more, such as a device that never ends (`/dev/zero`), is ignored with
+/// an error instead of being read without end.
+pub(crate) const CONFIG_MAX: u64 = 4 << 20;
+
+/// The contents of a configuration file, or None when it holds more than
+/// [`CONFIG_MAX`] bytes. A read error ends the file as EOF does for `getc()`.
+pub(crate) fn read_config(file: &mut std::fs::File) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    let _ = file.take(CONFIG_MAX + 1).read_to_end(&mut buf);
+    (buf.len() as u64 <= CONFIG_MAX).then_some(buf)
+}
 
 /// `alias PATTERN MODULE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -379,9 +394,18 @@ impl Config {
             let Ok(mut file) = std::fs::File::open(&f.path) else {
                 continue;
             };
-            let mut buf = Vec::new();
-            // A read error ends the file as EOF does for getc().
-            let _ = file.read_to_end(&mut buf);
+            let Some(buf) = read_config(&mut file) else {
+                log(
+                    out,
+                    "kmod_config_new",
+                    format!(
+                        "Error parsing {}: {}\n",
+                        lossy(bytes),
+                        crate::error::strerror(crate::error::errno::EFBIG)
+                    ),
+                );
+                continue;
+            };
             cfg.parse_bytes(&lossy(bytes), &buf, out);
         }
         cfg.read_kcmdline(root, out);

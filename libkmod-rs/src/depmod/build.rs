@@ -883,59 +883,68 @@ pub(crate) const NEEDED: [&[u8]; 5] = [
     b"__versions",
 ];
 
-/// The parts of a module depmod looks at: its sections, then (in a plain file,
-/// with `crcs`) those holding export CRCs. Without `crcs` the CRCs parsed are
-/// meaningless (never compared): nothing else depends on them.
-fn load_for_depmod(
-    file: Result<ModuleFile, Error>,
-    crcs: bool,
-    bufs: &mut ReadBuffers,
-) -> Result<SparseImage<'_>, Error> {
-    let crc_sections: &ExtraRanges<'_> = &|elf| elf.crc_section_ranges();
-    bufs.read(&file?, &NEEDED, false, crcs.then_some(crc_sections))
-}
-
 /// Parse one module file (`file`: its opening) the way depmod uses it: exports
 /// (`failed to load symbols` on error), `.modinfo` aliases/softdeps/weakdeps,
-/// needed symbols. Decompression errors are logged once per read, as kmod (which
-/// retries) does: three times.
+/// needed symbols. It reads the module's sections, then (in a plain file, with
+/// `crcs`) those holding export CRCs; without `crcs` the CRCs parsed are
+/// meaningless (never compared): nothing else depends on them.
 fn parse_file(
     path: &[u8],
     file: Result<ModuleFile, Error>,
     crcs: bool,
     bufs: &mut ReadBuffers,
 ) -> Parsed {
+    let file = match file {
+        Ok(f) => f,
+        Err(e) => return load_failed(path, None, &e),
+    };
+    let crc_sections: &ExtraRanges<'_> = &|elf| elf.crc_section_ranges();
+    bufs.read_with(
+        &file,
+        &NEEDED,
+        false,
+        crcs.then_some(crc_sections),
+        |image| match image {
+            Ok(image) => parse_image(path, image, crcs),
+            Err(e) => load_failed(path, Some(&file), &e),
+        },
+    )
+}
+
+/// What depmod reports for a module that could not be read. Decompression errors
+/// are logged once per read, as kmod (which retries) does: three times.
+fn load_failed(path: &[u8], file: Option<&ModuleFile>, e: &Error) -> Parsed {
     let mut p = Parsed::default();
-    let image = match load_for_depmod(file, crcs, bufs) {
-        Ok(image) => image,
-        Err(e) => {
-            let dlog = e.logged().map(|d| d.message);
-            let push_d = |p: &mut Parsed| {
-                if let Some(m) = &dlog {
-                    p.log.push(msg(Level::Err, m.clone()));
-                }
-            };
-            push_d(&mut p);
-            p.log.push(diag(
-                Level::Err,
-                format!(
-                    "failed to load symbols from {}: {}\n",
-                    lossy(path),
-                    e.errno()
-                ),
-            ));
-            // kmod reads the module twice more (info, needed symbols)
-            if let Some(v) = retry_errors(path, &e) {
-                for m in v {
-                    p.log.push(msg(Level::Err, m));
-                }
-            } else {
-                push_d(&mut p);
-                push_d(&mut p);
-            }
-            return p;
+    let dlog = e.logged().map(|d| d.message);
+    let push_d = |p: &mut Parsed| {
+        if let Some(m) = &dlog {
+            p.log.push(msg(Level::Err, m.clone()));
         }
     };
+    push_d(&mut p);
+    p.log.push(diag(
+        Level::Err,
+        format!(
+            "failed to load symbols from {}: {}\n",
+            lossy(path),
+            e.errno()
+        ),
+    ));
+    // kmod reads the module twice more (info, needed symbols)
+    if let Some(v) = file.and_then(|f| retry_errors(f, e)) {
+        for m in v {
+            p.log.push(msg(Level::Err, m));
+        }
+    } else {
+        push_d(&mut p);
+        push_d(&mut p);
+    }
+    p
+}
+
+/// Parse the image of a module that could be read (see [`parse_file`]).
+fn parse_image(path: &[u8], image: SparseImage<'_>, crcs: bool) -> Parsed {
+    let mut p = Parsed::default();
     let elf = match ModuleElf::parse_sparse(image) {
         Ok(e) => e,
         Err(e) => {
@@ -1018,24 +1027,26 @@ thread_local! {
 }
 
 /// kmod's messages for its two further reads of a broken xz module (see
-/// [`crate::compress::xz_retry_errors`]); None when the retries repeat the first
-/// message (every other case).
-fn retry_errors(path: &[u8], e: &Error) -> Option<Vec<Vec<u8>>> {
+/// [`crate::compress::xz_retries`]); None when the retries repeat the first
+/// message (every other case, and a module over the size cap, which kmod would
+/// read whole).
+fn retry_errors(file: &ModuleFile, e: &Error) -> Option<Vec<Vec<u8>>> {
     #[cfg(feature = "xz")]
     if let Error::Decompress {
         origin: "xz_uncompress_belch",
+        errno,
         ..
     } = e
+        && errno.raw() != crate::error::errno::EFBIG
     {
-        let input = std::fs::read(os(path)).ok()?;
-        let errs = crate::compress::xz_retry_errors(os(path), &input, 2);
+        let errs = file.xz_retry_errors(2);
         return Some(
             errs.iter()
                 .filter_map(|e| e.logged().map(|d| d.message))
                 .collect(),
         );
     }
-    let _ = (path, e);
+    let _ = (file, e);
     None
 }
 

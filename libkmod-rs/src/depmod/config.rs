@@ -26,7 +26,6 @@ use crate::Root;
 use crate::config::parse::next_line;
 use crate::error::strerror;
 use std::ffi::OsString;
-use std::io::Read;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
@@ -323,9 +322,17 @@ impl DepmodConfig {
                 return;
             }
         };
-        let mut buf = Vec::new();
-        // A read error ends the file like EOF does for getc().
-        let _ = file.read_to_end(&mut buf);
+        // at most 4 MiB: a bigger file (a device that never ends) is refused
+        let Some(buf) = crate::config::read_config(&mut file) else {
+            log.push(msg(
+                Level::Err,
+                format!(
+                    "file parse {name}: {}\n",
+                    strerror(crate::error::errno::EFBIG)
+                ),
+            ));
+            return;
+        };
         self.parse_bytes(&name, &buf, kversion, log);
     }
 

@@ -7,6 +7,8 @@ use super::{
     NODE_CHILDREN, NODE_OFFSET_MASK, NODE_PREFIX, NODE_VALUES,
 };
 use crate::shared::fnmatch::fnmatch;
+use crate::shared::fxhash::FastHash;
+use std::collections::HashSet;
 
 /// Read the big-endian u32 at `pos`, if the data is long enough.
 fn be32(data: &[u8], pos: usize) -> Option<u32> {
@@ -26,6 +28,8 @@ fn until_nul(b: &[u8]) -> &[u8] {
 /// A node decoded from the file.
 #[derive(Clone, Copy)]
 struct Node<'a> {
+    /// Where the node starts in the file.
+    offset: u32,
     /// Prefix bytes (empty when the node has none).
     prefix: &'a [u8],
     /// First arc byte of the child table (1 with `last` 0 when there is none).
@@ -74,6 +78,7 @@ impl<'a> Node<'a> {
             values = &data[pos + 4..];
         }
         Some(Node {
+            offset: offset as u32,
             prefix,
             first,
             last,
@@ -154,15 +159,29 @@ struct Frame<'a> {
     len: usize,
 }
 
-/// Depth-first walk of a subtree with a work budget. Each node entered costs
+/// Key and value bytes a walk may hand out (dump lines, patterns matched), per
+/// byte of the file: real indexes need about one (each key is stored once, shared
+/// prefixes once).
+const OUT_PER_BYTE: usize = 16;
+/// ... plus this much, for small files.
+const OUT_MIN: usize = 1 << 20;
+
+/// Depth-first walk of a subtree with work budgets. Each node entered costs
 /// its arc byte plus its prefix length plus one; a well-formed file never
 /// needs more than its own size in total, so running out means the
-/// references loop and the walk stops.
+/// references loop and the walk stops. A node is entered at most once per
+/// subtree walked (a well-formed file is a tree; a crafted one can reach a node
+/// twice, or loop): at a second reference to it the walk goes on without it. What the walk hands
+/// out (keys with values) is bounded too: see [`Walk::spend`].
 struct Walk<'a> {
     data: &'a [u8],
     budget: usize,
+    /// What [`Walk::spend`] may still hand out.
+    out: usize,
     key: Vec<u8>,
     stack: Vec<Frame<'a>>,
+    /// Offsets of the nodes entered.
+    seen: HashSet<u32, FastHash>,
 }
 
 impl<'a> Walk<'a> {
@@ -170,8 +189,30 @@ impl<'a> Walk<'a> {
         Walk {
             data,
             budget: data.len().saturating_mul(2).saturating_add(64),
+            out: data
+                .len()
+                .saturating_mul(OUT_PER_BYTE)
+                .saturating_add(OUT_MIN),
             key: Vec::new(),
             stack: Vec::new(),
+            seen: HashSet::default(),
+        }
+    }
+
+    /// Charge `n` bytes handed out (a key with its values, a pattern matched) to
+    /// the output budget, which is proportional to the file's size: `false` (and
+    /// the walk ends) when it is exhausted. A well-formed file needs far less; a
+    /// crafted one with very deep keys would otherwise give output quadratic in
+    /// its size.
+    fn spend(&mut self, n: usize) -> bool {
+        if let Some(left) = self.out.checked_sub(n) {
+            self.out = left;
+            true
+        } else {
+            self.out = 0;
+            self.budget = 0;
+            self.stack.clear();
+            false
         }
     }
 
@@ -186,10 +227,11 @@ impl<'a> Walk<'a> {
         }
     }
 
-    /// Start walking at `node`, pushing its prefix from byte `skip` on.
+    /// Start walking at `node`, pushing its prefix from byte `skip` on (`false`
+    /// when it was entered before or the budget is exhausted).
     fn enter(&mut self, node: Node<'a>, skip: usize) -> bool {
         let part = node.prefix.get(skip..).unwrap_or_default();
-        if !self.charge(part.len() + 1) {
+        if !self.charge(part.len() + 1) || !self.seen.insert(node.offset) {
             return false;
         }
         let len = self.key.len();
@@ -214,7 +256,9 @@ impl<'a> Walk<'a> {
             while top.next <= top.node.last {
                 let ch = top.next;
                 top.next += 1;
-                if let Some(child) = top.node.child_ref(ch).and_then(|r| Node::read(data, r)) {
+                if let Some(child) = top.node.child_ref(ch).and_then(|r| Node::read(data, r))
+                    && !self.seen.contains(&child.offset)
+                {
                     next = Some((ch, child));
                     break;
                 }
@@ -422,6 +466,9 @@ impl<'a> Index<'a> {
         let mut room = value_cap(self.data);
         for v in root.values().take(room) {
             room -= 1;
+            if !walk.spend(walk.key.len() + v.value.len() + 1) {
+                return;
+            }
             f(&walk.key, v);
         }
         while let Some(step) = walk.step() {
@@ -430,6 +477,9 @@ impl<'a> Index<'a> {
                     if let Some(top) = walk.stack.last() {
                         for v in top.node.values().take(room) {
                             room -= 1;
+                            if !walk.spend(walk.key.len() + v.value.len() + 1) {
+                                return;
+                            }
                             f(&walk.key, v);
                         }
                     }
@@ -482,6 +532,9 @@ fn collect<'a>(
     found: &mut Vec<IndexValue<'a>>,
 ) {
     let base = walk.key.len();
+    // each node at most once per subtree walk (a query with wildcard bytes walks
+    // some subtrees again, from the literal descent: kmod reports those twice)
+    walk.seen.clear();
     if !walk.enter(node, skip) {
         walk.key.truncate(base);
         return;
@@ -490,10 +543,20 @@ fn collect<'a>(
         if let Step::Leave = step {
             if let Some(top) = walk.stack.last()
                 && top.node.value_count > 0
-                && fnmatch(&walk.key, subkey)
             {
-                let room = value_cap(walk.data).saturating_sub(found.len());
-                found.extend(top.node.values().take(room));
+                let node = top.node;
+                if !walk.spend(walk.key.len() + 1) {
+                    break;
+                }
+                if fnmatch(&walk.key, subkey) {
+                    let room = value_cap(walk.data).saturating_sub(found.len());
+                    for v in node.values().take(room) {
+                        if !walk.spend(v.value.len() + 1) {
+                            break;
+                        }
+                        found.push(v);
+                    }
+                }
             }
             walk.pop();
         }

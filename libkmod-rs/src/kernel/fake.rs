@@ -260,6 +260,10 @@ fn image_name(image: &[u8]) -> String {
 
 fn read_whole(file: &File) -> Result<Vec<u8>, i32> {
     use std::os::unix::fs::FileExt;
+    // the kernel reads a module only from a regular file (kernel_read_file)
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Err(EINVAL);
+    }
     let mut data = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
