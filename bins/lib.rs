@@ -10,6 +10,7 @@ pub mod env;
 pub mod getopt;
 pub mod render;
 pub mod tools;
+pub mod usage;
 
 pub use env::Env;
 use std::ffi::OsString;

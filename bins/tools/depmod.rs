@@ -2,7 +2,8 @@
 
 use crate::diag::{Diag, Level};
 use crate::env::Env;
-use crate::getopt::{self, HasArg, Opt};
+use crate::getopt::{self, Getopt, HasArg, Opt};
+use crate::usage::{self, Layout, Part};
 use libkmod_rs::depmod::build::{Depmod, Options};
 use libkmod_rs::depmod::config::{self, DepmodConfig, Diagnostic};
 use libkmod_rs::depmod::outputs;
@@ -12,118 +13,160 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-/// depmod's options.
-pub const OPTS: &[Opt] = &[
-    Opt::new(b'a', "all", HasArg::No, "a", "Probe all modules"),
+/// What depmod's options mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Id {
+    /// `-a`.
+    All,
+    /// `-A`.
+    Quick,
+    /// `-b DIR`.
+    Basedir,
+    /// `-m DIR`.
+    Moduledir,
+    /// `-o DIR`.
+    Outdir,
+    /// `-C PATH`.
+    Config,
+    /// `-E FILE`.
+    Symvers,
+    /// `-F FILE`.
+    Filesyms,
+    /// `-e`.
+    Errsyms,
+    /// `-v`.
+    Verbose,
+    /// `-n`.
+    Show,
+    /// `-P C`.
+    SymbolPrefix,
+    /// `-w`.
+    Warn,
+    /// `-V`.
+    Version,
+    /// `-h`.
+    Help,
+}
+
+/// depmod's options, in kmod's order.
+pub const OPTS: &[Opt<Id>] = &[
+    Opt::new(b'a', "all", HasArg::No, Id::All, "Probe all modules"),
     Opt::new(
         b'A',
         "quick",
         HasArg::No,
-        "A",
+        Id::Quick,
         "Only does the work if there's a new module",
     ),
     Opt::new(
         b'b',
         "basedir",
         HasArg::Required,
-        "b",
+        Id::Basedir,
         "Root path (default: /).",
-    ),
+    )
+    .metavar("=DIR"),
     Opt::new(
         b'm',
         "moduledir",
         HasArg::Required,
-        "m",
+        Id::Moduledir,
         "Module directory (default: /lib/modules).",
-    ),
+    )
+    .metavar("=DIR"),
     Opt::new(
         b'o',
         "outdir",
         HasArg::Required,
-        "o",
+        Id::Outdir,
         "Output root path (default: same as <basedir>).",
-    ),
+    )
+    .metavar("=DIR"),
     Opt::new(
         b'C',
         "config",
         HasArg::Required,
-        "C",
+        Id::Config,
         "Read configuration from PATH",
-    ),
+    )
+    .metavar("=PATH"),
     Opt::new(
         b'E',
         "symvers",
         HasArg::Required,
-        "E",
-        "Use Module.symvers file to check symbol versions.",
-    ),
+        Id::Symvers,
+        "Use Module.symvers file to check\nsymbol versions.",
+    )
+    .metavar("=FILE"),
     Opt::new(
         b'F',
         "filesyms",
         HasArg::Required,
-        "F",
-        "Use the file instead of the current kernel symbols.",
-    ),
+        Id::Filesyms,
+        "Use the file instead of the\ncurrent kernel symbols.",
+    )
+    .metavar("=FILE"),
     Opt::new(
         b'e',
         "errsyms",
         HasArg::No,
-        "e",
+        Id::Errsyms,
         "Report not supplied symbols",
     ),
-    Opt::new(b'v', "verbose", HasArg::No, "v", "Enable verbose mode"),
+    Opt::new(
+        b'v',
+        "verbose",
+        HasArg::No,
+        Id::Verbose,
+        "Enable verbose mode",
+    ),
     Opt::new(
         b'n',
         "show",
         HasArg::No,
-        "n",
+        Id::Show,
         "Write the dependency file on stdout only",
     ),
-    Opt::new(
-        b'n',
-        "dry-run",
-        HasArg::No,
-        "n",
-        "Write the dependency file on stdout only",
-    ),
+    // not listed by kmod's --help
+    Opt::new(b'n', "dry-run", HasArg::No, Id::Show, ""),
     Opt::new(
         b'P',
         "symbol-prefix",
         HasArg::Required,
-        "P",
+        Id::SymbolPrefix,
         "Architecture symbol prefix",
     ),
-    Opt::new(b'w', "warn", HasArg::No, "w", "Warn on duplicates"),
-    getopt::VERSION,
-    getopt::HELP,
+    Opt::new(b'w', "warn", HasArg::No, Id::Warn, "Warn on duplicates"),
+    getopt::version(Id::Version),
+    getopt::help(Id::Help),
 ];
 
-fn help(prog: &str) -> String {
-    format!(
-        "Usage:\n\t{prog} -[aA] [options] [forced_version]\n\n\
+/// `--help`.
+pub const HELP: Layout = Layout {
+    width: 21,
+    parts: &[
+        Part::Text(
+            "Usage:\n\t{prog} -[aA] [options] [forced_version]\n\n\
 If no arguments (except options) are given, \"depmod -a\" is assumed\n\n\
 depmod will output a dependency list suitable for the modprobe utility.\n\n\
-Options:\n\
-\t-a, --all            Probe all modules\n\
-\t-A, --quick          Only does the work if there's a new module\n\
-\t-e, --errsyms        Report not supplied symbols\n\
-\t-n, --show           Write the dependency file on stdout only\n\
-\t-P, --symbol-prefix  Architecture symbol prefix\n\
-\t-C, --config=PATH    Read configuration from PATH\n\
-\t-v, --verbose        Enable verbose mode\n\
-\t-w, --warn           Warn on duplicates\n\
-\t-V, --version        show version\n\
-\t-h, --help           show this help\n\n\
-The following options are useful for people managing distributions:\n\
-\t-b, --basedir=DIR    Root path (default: /).\n\
-\t-m, --moduledir=DIR  Module directory (default: /lib/modules).\n\
-\t-o, --outdir=DIR     Output root path (default: same as <basedir>).\n\
-\t-F, --filesyms=FILE  Use the file instead of the\n\
-\t                     current kernel symbols.\n\
-\t-E, --symvers=FILE   Use Module.symvers file to check\n\
-\t                     symbol versions.\n"
-    )
-}
+Options:\n",
+        ),
+        Part::Rows(&[
+            "all",
+            "quick",
+            "errsyms",
+            "show",
+            "symbol-prefix",
+            "config",
+            "verbose",
+            "warn",
+            "version",
+            "help",
+        ]),
+        Part::Text("\nThe following options are useful for people managing distributions:\n"),
+        Part::Rows(&["basedir", "moduledir", "outdir", "filesyms", "symvers"]),
+    ],
+};
 
 fn emit(diag: &Diag, env: &mut Env<'_>, log: &mut Vec<Diagnostic>) {
     for d in log.drain(..) {
@@ -141,6 +184,9 @@ fn to_level(l: config::Level) -> Level {
         config::Level::Debug => Level::Debug,
     }
 }
+
+/// `PATH_MAX`.
+const PATH_MAX: usize = 4096;
 
 /// `sscanf(v, "%u.%u") == 2`.
 fn is_version_number(v: &[u8]) -> bool {
@@ -171,15 +217,8 @@ fn path_of(b: &[u8]) -> PathBuf {
 
 /// Run depmod. Returns the exit status.
 pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
-    let prog = crate::dispatch::short_name(argv0);
+    let prog = usage::short_name(argv0);
     let mut diag = Diag::new(&prog);
-    let parsed = match getopt::parse(argv0, args, OPTS, false) {
-        Ok(p) => p,
-        Err(e) => {
-            let _ = env.err.write_all(e.0.as_bytes());
-            return 1;
-        }
-    };
     let mut all = false;
     let mut quick = false;
     let mut dry_run = false;
@@ -191,35 +230,42 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
     let mut system_map: Option<Vec<u8>> = None;
     let mut opts = Options::default();
     let mut verbose = 0;
-    for f in parsed.opts {
-        let v = f.value.unwrap_or_default();
+    let mut options = Getopt::new(argv0, args, OPTS, false);
+    for f in options.by_ref() {
+        let f = match f {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = env.err.write_all(&e.0);
+                return 1;
+            }
+        };
+        let v = f.arg().to_vec();
         match f.id {
-            "a" => all = true,
-            "A" => quick = true,
-            "b" => root = absolute(&v),
-            "m" => moddir = v,
-            "o" => out_root = Some(absolute(&v)),
-            "C" => config_paths.push(path_of(&v)),
-            "E" => {
+            Id::All => all = true,
+            Id::Quick => quick = true,
+            Id::Basedir => root = absolute(&v),
+            Id::Moduledir => moddir = v,
+            Id::Outdir => out_root = Some(absolute(&v)),
+            Id::Config => config_paths.push(path_of(&v)),
+            Id::Symvers => {
                 symvers = Some(v);
                 opts.check_symvers = true;
             }
-            "F" => system_map = Some(v),
-            "e" => opts.print_unknown = true,
-            "v" => verbose += 1,
-            "n" => dry_run = true,
-            "P" => {
+            Id::Filesyms => system_map = Some(v),
+            Id::Errsyms => opts.print_unknown = true,
+            Id::Verbose => verbose += 1,
+            Id::Show => dry_run = true,
+            Id::SymbolPrefix => {
                 if v.len() != 1 {
                     diag.log(env.err, Level::Crit, b"-P only takes a single char\n");
                     return 1;
                 }
                 opts.sym_prefix = Some(v[0]);
             }
-            "w" => opts.warn_dups = true,
-            id @ ("h" | "V") => {
-                return crate::dispatch::help_or_version(id, env, || help(&prog));
+            Id::Warn => opts.warn_dups = true,
+            Id::Help | Id::Version => {
+                return usage::help_or_version(f.id == Id::Help, env, || HELP.render(OPTS, &prog));
             }
-            _ => {}
         }
     }
     diag.threshold = match verbose {
@@ -229,7 +275,7 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
         _ => Level::Debug,
     };
     opts.verbose = verbose > 0;
-    let mut operands = parsed.operands.into_iter();
+    let mut operands = options.operands().into_iter();
     let kversion = match operands.next() {
         Some(v) => {
             if !is_version_number(&v) {
@@ -271,6 +317,14 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
     } else {
         (join(&root), join(out_root.as_deref().unwrap_or(&root)))
     };
+    // kmod formats both into PATH_MAX bytes
+    for d in [&dirname, &outdirname] {
+        if d.len() >= PATH_MAX {
+            let m = [b"Bad directory ", d.as_slice(), b": path too long\n"].concat();
+            diag.error(env.err, m);
+            return 1;
+        }
+    }
     opts.dirname.clone_from(&dirname);
     opts.kversion.clone_from(&kversion);
     if files.is_empty() {
@@ -286,25 +340,43 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
         all = true;
     }
     let mut log: Vec<Diagnostic> = Vec::new();
+    // libkmod announces the tool's log hook (`log_setup_kmod_log`) at INFO
+    let hook = format!(
+        "custom logging function {:p} registered\n",
+        emit as *const ()
+    );
+    diag.log(env.err, Level::Info, hook.as_bytes());
     let mut depmod = Depmod::new(opts.clone(), DepmodConfig::default());
+    // and the end of its context (`kmod_unref` in `depmod_shutdown`) at INFO, unless
+    // a FATAL message ended the tool first
+    let released = |diag: &Diag, env: &mut Env<'_>, depmod: &Depmod| {
+        let m = format!("context {:p} released\n", std::ptr::from_ref(depmod));
+        diag.log(env.err, Level::Info, m.as_bytes());
+    };
     if let Some(f) = &symvers {
         if let Err(e) = depmod.load_symvers(&path_of(f)) {
-            let m = format!(
-                "could not load {}: {}\n",
-                String::from_utf8_lossy(f),
-                strerror(e)
-            );
-            diag.log(env.err, Level::Crit, m.as_bytes());
+            let m = [
+                b"could not load ",
+                f.as_slice(),
+                b": ",
+                strerror(e).as_bytes(),
+                b"\n",
+            ]
+            .concat();
+            diag.log(env.err, Level::Crit, &m);
             return 1;
         }
     } else if let Some(f) = &system_map {
         if let Err(e) = depmod.load_system_map(&path_of(f)) {
-            let m = format!(
-                "could not load {}: {}\n",
-                String::from_utf8_lossy(f),
-                strerror(e)
-            );
-            diag.log(env.err, Level::Crit, m.as_bytes());
+            let m = [
+                b"could not load ",
+                f.as_slice(),
+                b": ",
+                strerror(e).as_bytes(),
+                b"\n",
+            ]
+            .concat();
+            diag.log(env.err, Level::Crit, &m);
             return 1;
         }
     } else if depmod.opts.print_unknown {
@@ -346,6 +418,7 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
     }
     emit(&diag, env, &mut depmod.log);
     if loaded.is_err() {
+        released(&diag, env, &depmod);
         return 1;
     }
     let result = if dry_run {
@@ -360,18 +433,21 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
         emit(&diag, env, &mut log);
         r
     };
+    let code = match result {
+        Ok(()) => 0,
+        Err(m) if m.is_empty() => 1,
+        Err(m) => {
+            // a FATAL message ends kmod's tools at once (`log_printf`)
+            diag.log(env.err, Level::Crit, &m);
+            std::mem::forget(depmod);
+            return 1;
+        }
+    };
+    released(&diag, env, &depmod);
     // The process ends next: freeing the module table piece by piece would only
     // add to depmod's run time (the kernel reclaims it all at once).
     std::mem::forget(depmod);
-    match result {
-        Ok(()) => 0,
-        Err(m) => {
-            if !m.is_empty() {
-                diag.log(env.err, Level::Crit, &m);
-            }
-            1
-        }
-    }
+    code
 }
 
 fn absolute(p: &[u8]) -> Vec<u8> {
@@ -416,11 +492,15 @@ fn up_to_date(dirname: &[u8], diag: &Diag, env: &mut Env<'_>) -> bool {
     let dep = match std::fs::metadata(dir.join("modules.dep")) {
         Ok(m) => m.mtime(),
         Err(e) => {
-            let m = format!(
-                "could not fstatat({}, modules.dep): {}\n",
-                String::from_utf8_lossy(dirname),
-                strerror(e.raw_os_error().unwrap_or(2))
-            );
+            let e = strerror(e.raw_os_error().unwrap_or(2));
+            let m = [
+                b"could not fstatat(",
+                dirname,
+                b", modules.dep): ",
+                e.as_bytes(),
+                b"\n",
+            ]
+            .concat();
             diag.error(env.err, m);
             return false;
         }

@@ -259,27 +259,3 @@ pub fn kmod_new(env: &mut crate::Env<'_>) -> Option<PathBuf> {
     }
     Some(env.root.path(libkmod_rs::paths::MODULE_DIR).join(release))
 }
-
-/// GNU getopt as these tools use it: options are acted on in order, so a `-h` or
-/// `-V` before a bad option wins (the bad one is never reached).
-pub fn parse_args(
-    argv0: &[u8],
-    args: &[std::ffi::OsString],
-    opts: &[crate::getopt::Opt],
-    stop_at_operand: bool,
-) -> Result<crate::getopt::Parsed, crate::getopt::GetoptError> {
-    use crate::getopt::parse;
-    match parse(argv0, args, opts, stop_at_operand) {
-        Ok(p) => Ok(p),
-        Err(e) => {
-            for k in 1..=args.len() {
-                match parse(argv0, &args[..k], opts, stop_at_operand) {
-                    Ok(p) if p.opts.iter().any(|f| f.id == "h" || f.id == "V") => return Ok(p),
-                    Ok(_) => {}
-                    Err(_) => break,
-                }
-            }
-            Err(e)
-        }
-    }
-}
