@@ -13,6 +13,7 @@ mod depmod_crash;
 mod depmod_synthetic;
 mod loading;
 mod modprobe_cases;
+mod oracle_argv;
 mod oracle_depmod;
 mod oracle_modinfo;
 mod oracle_modprobe;
