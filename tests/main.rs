@@ -10,6 +10,7 @@ mod support;
 mod checks;
 mod cli;
 mod depmod_crash;
+mod depmod_cycles;
 mod depmod_synthetic;
 mod loading;
 mod modprobe_cases;
