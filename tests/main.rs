@@ -9,6 +9,7 @@ mod support;
 
 mod checks;
 mod cli;
+mod depmod_config_scale;
 mod depmod_crash;
 mod depmod_cycles;
 mod depmod_synthetic;

@@ -19,12 +19,14 @@
 //! # Storage order
 //! depmod keeps its `search`, `override`, `external` and `exclude` entries in linked
 //! lists that each new entry is *prepended* to.  [`DepmodConfig`] stores them in that
-//! same order: the entry parsed last comes first.  That is the order depmod walks them,
+//! same order, in `VecDeque`s (a prepend costs no more than an append): the entry
+//! parsed last comes first.  That is the order depmod walks them,
 //! for the priority decision and for scanning the external directories.
 
 use crate::Root;
 use crate::config::parse::next_line;
 use crate::error::strerror;
+use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::io::Read;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -104,19 +106,20 @@ pub enum Search {
 }
 
 /// The parsed depmod.d configuration.  Every list is in depmod's order: the entry
-/// parsed last comes first (see the module documentation).
+/// parsed last comes first (see the module documentation), each new entry pushed at
+/// the front in constant time.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DepmodConfig {
     /// `search` words; the entry listed first in the files is last here and has the
     /// highest priority.  Never empty after [`DepmodConfig::load`] (default `updates`).
-    pub searches: Vec<Search>,
+    pub searches: VecDeque<Search>,
     /// `override` entries as `SUBDIR/MODNAME` (the words as written, no extension).
-    pub overrides: Vec<Vec<u8>>,
+    pub overrides: VecDeque<Vec<u8>>,
     /// `external` directories, in the order depmod scans them.
-    pub externals: Vec<PathBuf>,
+    pub externals: VecDeque<PathBuf>,
     /// `exclude` names: any directory entry (file or directory) with such a name is
     /// skipped while scanning.
-    pub excludes: Vec<Vec<u8>>,
+    pub excludes: VecDeque<Vec<u8>>,
 }
 
 fn lossy(b: &[u8]) -> String {
@@ -455,7 +458,7 @@ impl DepmodConfig {
                         Level::Debug,
                         format!("override add: {}\n", lossy(&o)),
                     ));
-                    self.overrides.insert(0, o);
+                    self.overrides.push_front(o);
                 }
                 b"external" => {
                     let (Some(version), Some(dir)) = (w.next(), w.next()) else {
@@ -476,7 +479,7 @@ impl DepmodConfig {
                         Level::Debug,
                         format!("external add: {}\n", lossy(dir)),
                     ));
-                    self.externals.insert(0, to_path(dir));
+                    self.externals.push_front(to_path(dir));
                 }
                 b"exclude" => {
                     for sp in w {
@@ -484,7 +487,7 @@ impl DepmodConfig {
                             Level::Debug,
                             format!("exclude add: {}\n", lossy(sp)),
                         ));
-                        self.excludes.insert(0, sp.to_vec());
+                        self.excludes.push_front(sp.to_vec());
                     }
                 }
                 b"include" | b"make_map_files" => log.push(Diagnostic::new(
@@ -509,7 +512,7 @@ impl DepmodConfig {
             Level::Debug,
             format!("search add: {}, search type={t}\n", lossy(word)),
         ));
-        self.searches.insert(0, s);
+        self.searches.push_front(s);
     }
 
     /// After all files: `search updates` when no `search` word was seen.
