@@ -13,6 +13,7 @@ mod depmod_config_scale;
 mod depmod_crash;
 mod depmod_cycles;
 mod depmod_synthetic;
+mod depmod_write_errors;
 mod loading;
 mod modprobe_cases;
 mod oracle_argv;
