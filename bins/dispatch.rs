@@ -121,3 +121,65 @@ fn kmod(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::getopt::{Opt, untyped};
+    use crate::usage::Layout;
+
+    /// Every help layout lists each option of its table that has a help text, once,
+    /// and nothing else; every layout renders.
+    #[test]
+    fn help_layouts_cover_their_tables() {
+        let tables: [(&str, Vec<Opt<()>>, Layout); 8] = [
+            (
+                "insmod",
+                untyped(crate::tools::insmod::OPTS),
+                crate::tools::insmod::HELP,
+            ),
+            (
+                "rmmod",
+                untyped(crate::tools::rmmod::OPTS),
+                crate::tools::rmmod::HELP,
+            ),
+            (
+                "lsmod",
+                untyped(crate::tools::lsmod::OPTS),
+                crate::tools::lsmod::HELP,
+            ),
+            (
+                "modinfo",
+                untyped(crate::tools::modinfo::OPTS),
+                crate::tools::modinfo::HELP,
+            ),
+            (
+                "modprobe",
+                untyped(crate::tools::modprobe::OPTS),
+                crate::tools::modprobe::HELP,
+            ),
+            (
+                "depmod",
+                untyped(crate::tools::depmod::OPTS),
+                crate::tools::depmod::HELP,
+            ),
+            (
+                "static-nodes",
+                untyped(crate::tools::static_nodes::OPTS),
+                crate::tools::static_nodes::HELP,
+            ),
+            ("kmod", untyped(super::OPTS), super::HELP),
+        ];
+        for (tool, table, layout) in tables {
+            let mut listed: Vec<&str> = layout.names().collect();
+            listed.sort_unstable();
+            let mut expected: Vec<&str> = table
+                .iter()
+                .filter(|o| !o.help.is_empty())
+                .filter_map(|o| o.long)
+                .collect();
+            expected.sort_unstable();
+            assert_eq!(listed, expected, "{tool}");
+            assert!(!layout.render(&table, tool).is_empty());
+        }
+    }
+}
