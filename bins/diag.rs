@@ -69,6 +69,12 @@ impl Log {
     /// the hook at INFO.
     pub fn setup(&mut self, err: &mut dyn Write, verbose: i32) {
         self.threshold = Level::Err.priority() + verbose;
+        self.hooked(err);
+    }
+
+    /// libkmod's log hook installed (`kmod_set_log_fn`), which libkmod announces at
+    /// INFO; [`Log::finish`] then reports the context's end.
+    pub fn hooked(&mut self, err: &mut dyn Write) {
         self.hooked = true;
         let hook: fn(&mut Log, &mut dyn Write, i32) = Log::setup;
         let msg = format!(

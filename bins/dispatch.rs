@@ -2,6 +2,8 @@
 //! runs `help`, `list` or `static-nodes`.
 
 use crate::env::Env;
+use crate::getopt::{self, Getopt, Opt};
+use crate::usage::{self, Layout, Part};
 use std::ffi::OsString;
 use std::fmt::Write as _;
 
@@ -17,42 +19,46 @@ pub const TOOLS: &[(&str, RunFn)] = &[
     ("depmod", crate::tools::depmod::run),
 ];
 
-/// `-h` (the tool's `help` text) or `-V` (the version), printed to stdout; the
-/// exit code (0).
-pub fn help_or_version(id: &str, env: &mut Env<'_>, help: impl FnOnce() -> String) -> i32 {
-    let text = if id == "h" { help() } else { version() };
-    let _ = std::io::Write::write_all(&mut env.out, text.as_bytes());
-    0
+/// What `kmod`'s own options mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Id {
+    /// `-h`.
+    Help,
+    /// `-V`.
+    Version,
 }
 
-/// kmod's version as printed by `-V`: kmod's layout, naming this project too.
-#[must_use]
-pub fn version() -> String {
-    let f = |on: bool, name: &str| format!("{}{name}", if on { '+' } else { '-' });
-    format!(
-        "kmod version 34.2 (kmod-rs {})\n{} {} {} +OPENSSL\n",
-        env!("CARGO_PKG_VERSION"),
-        f(cfg!(feature = "zstd"), "ZSTD"),
-        f(cfg!(feature = "xz"), "XZ"),
-        f(cfg!(feature = "gzip"), "ZLIB"),
-    )
-}
+/// `kmod`'s own options (before the command).
+pub const OPTS: &[Opt<Id>] = &[getopt::help(Id::Help), getopt::version(Id::Version)];
 
-/// `program_invocation_short_name`: the part of `argv[0]` after the last `/`.
-#[must_use]
-pub fn short_name(argv0: &[u8]) -> String {
-    let base = match argv0.iter().rposition(|&c| c == b'/') {
-        Some(i) => &argv0[i + 1..],
-        None => argv0,
-    };
-    String::from_utf8_lossy(base).into_owned()
-}
+/// `kmod`'s commands with their help text.
+pub const COMMANDS: &[(&str, &str)] = &[
+    ("help", "show help message"),
+    ("list", "list currently loaded modules"),
+    (
+        "static-nodes",
+        "output the static-node information installed with the currently running kernel",
+    ),
+];
+
+/// `kmod --help`, before the lists of commands and tools.
+pub const HELP: Layout = Layout {
+    width: 18,
+    parts: &[
+        Part::Text(
+            "kmod - Manage kernel modules: list, load, unload, etc\nUsage:\n\
+\t{prog} [options] command [command_options]\n\nOptions:\n",
+        ),
+        Part::Rows(&["version", "help"]),
+        Part::Text("\nCommands:\n"),
+    ],
+};
 
 /// Run the tool named by `argv[0]` (or `kmod <command>`).
 pub fn run(argv: &[OsString], env: &mut Env<'_>) -> i32 {
     use std::os::unix::ffi::OsStrExt;
     let argv0 = argv.first().map_or(&b"kmod"[..], |a| a.as_bytes());
-    let name = short_name(argv0);
+    let name = usage::short_name(argv0);
     let rest = argv.get(1..).unwrap_or_default();
     if let Some((_, run)) = TOOLS.iter().find(|(n, _)| *n == name) {
         return run(argv0, rest, env);
@@ -63,63 +69,117 @@ pub fn run(argv: &[OsString], env: &mut Env<'_>) -> i32 {
     1
 }
 
-fn kmod_help(env: &mut Env<'_>, prog: &str) {
-    let mut s = format!(
-        "kmod - Manage kernel modules: list, load, unload, etc\nUsage:\n\t{prog} [options] command [command_options]\n\n\
-Options:\n\t-V, --version     show version\n\t-h, --help        show this help\n\nCommands:\n"
-    );
-    s.push_str("  help         show help message\n");
-    s.push_str("  list         list currently loaded modules\n");
-    s.push_str("  static-nodes output the static-node information installed with the currently running kernel\n");
+fn kmod_help(prog: &str) -> String {
+    let mut s = HELP.render(OPTS, prog);
+    for (n, h) in COMMANDS {
+        let _ = writeln!(s, "  {n:<12} {h}");
+    }
     s.push_str("\nkmod also handles gracefully if called from following symlinks:\n");
     for (n, _) in TOOLS {
         let _ = writeln!(s, "  {n:<12} compat {n} command");
     }
-    let _ = env.out.write_all(s.as_bytes());
+    s
 }
 
+/// `kmod [options] command [command options]` (kmod's `handle_kmod_commands`).
 fn kmod(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
-    use crate::getopt::{self, HasArg, Opt};
-    const OPTS: &[Opt] = &[
-        Opt::new(b'h', "help", HasArg::No, "h", "show this help"),
-        Opt::new(b'V', "version", HasArg::No, "V", "show version"),
-    ];
-    let prog = short_name(argv0);
-    let parsed = match getopt::parse(argv0, args, OPTS, true) {
-        Ok(p) => p,
-        Err(e) => {
-            let _ = env.err.write_all(e.0.as_bytes());
-            return 1;
-        }
-    };
-    if let Some(f) = parsed.opts.first() {
-        if f.id == "h" {
-            kmod_help(env, &prog);
-        } else {
-            let _ = env.out.write_all(version().as_bytes());
-        }
-        return 0;
+    use std::os::unix::ffi::OsStrExt;
+    let prog = usage::short_name(argv0);
+    let mut options = Getopt::new(argv0, args, OPTS, true);
+    // the first option ends it: -h, -V or an error
+    if let Some(f) = options.next() {
+        return match f {
+            Ok(f) => usage::help_or_version(f.id == Id::Help, env, || kmod_help(&prog)),
+            Err(e) => {
+                let _ = env.err.write_all(&e.0);
+                1
+            }
+        };
     }
-    let Some(cmd) = parsed.operands.first() else {
+    let operands = options.operands();
+    let Some(cmd) = operands.first() else {
         let _ = env.err.write_all(b"missing command\n");
-        kmod_help(env, &prog);
+        let _ = env.out.write_all(kmod_help(&prog).as_bytes());
         return 1;
     };
-    if cmd == b"help" {
-        kmod_help(env, &prog);
-        return 0;
+    // kmod hands the command the arguments after the command, and as argv[0] the
+    // element after its own (the command, or a `--` before it) for glibc's messages
+    let cmd_argv0 = args.first().map_or(&b""[..], |a| a.as_bytes());
+    let rest: Vec<OsString> = operands[1..].iter().map(|a| getopt::os(a)).collect();
+    match cmd.as_slice() {
+        b"help" => {
+            let _ = env.out.write_all(kmod_help(&prog).as_bytes());
+            0
+        }
+        b"list" => crate::tools::lsmod::run_list(cmd_argv0, &rest, env),
+        b"static-nodes" => crate::tools::static_nodes::run(cmd_argv0, &rest, env),
+        _ => {
+            let m = [b"invalid command '", cmd.as_slice(), b"'\n"].concat();
+            let _ = env.err.write_all(&m);
+            let _ = env.out.write_all(kmod_help(&prog).as_bytes());
+            1
+        }
     }
-    if cmd == b"static-nodes" {
-        let rest: Vec<OsString> = parsed.operands[1..].iter().map(|a| getopt::os(a)).collect();
-        return crate::tools::static_nodes::run(&rest, env);
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::getopt::{Opt, untyped};
+    use crate::usage::Layout;
+
+    /// Every help layout lists each option of its table that has a help text, once,
+    /// and nothing else; every layout renders.
+    #[test]
+    fn help_layouts_cover_their_tables() {
+        let tables: [(&str, Vec<Opt<()>>, Layout); 8] = [
+            (
+                "insmod",
+                untyped(crate::tools::insmod::OPTS),
+                crate::tools::insmod::HELP,
+            ),
+            (
+                "rmmod",
+                untyped(crate::tools::rmmod::OPTS),
+                crate::tools::rmmod::HELP,
+            ),
+            (
+                "lsmod",
+                untyped(crate::tools::lsmod::OPTS),
+                crate::tools::lsmod::HELP,
+            ),
+            (
+                "modinfo",
+                untyped(crate::tools::modinfo::OPTS),
+                crate::tools::modinfo::HELP,
+            ),
+            (
+                "modprobe",
+                untyped(crate::tools::modprobe::OPTS),
+                crate::tools::modprobe::HELP,
+            ),
+            (
+                "depmod",
+                untyped(crate::tools::depmod::OPTS),
+                crate::tools::depmod::HELP,
+            ),
+            (
+                "static-nodes",
+                untyped(crate::tools::static_nodes::OPTS),
+                crate::tools::static_nodes::HELP,
+            ),
+            ("kmod", untyped(super::OPTS), super::HELP),
+        ];
+        for (tool, table, layout) in tables {
+            let mut listed: Vec<&str> = layout.names().collect();
+            listed.sort_unstable();
+            let mut expected: Vec<&str> = table
+                .iter()
+                .filter(|o| !o.help.is_empty())
+                .filter_map(|o| o.long)
+                .collect();
+            expected.sort_unstable();
+            assert_eq!(listed, expected, "{tool}");
+            assert!(!layout.render(&table, tool).is_empty());
+        }
     }
-    if cmd == b"list" {
-        let rest: Vec<OsString> = parsed.operands[1..].iter().map(|a| getopt::os(a)).collect();
-        return crate::tools::lsmod::run_list(&rest, env);
-    }
-    let _ = env
-        .err
-        .write_all(format!("invalid command '{}'\n", String::from_utf8_lossy(cmd)).as_bytes());
-    kmod_help(env, &prog);
-    1
 }

@@ -11,6 +11,7 @@ pub mod getopt;
 pub mod render;
 pub mod syslog;
 pub mod tools;
+pub mod usage;
 
 pub use env::Env;
 use std::ffi::OsString;

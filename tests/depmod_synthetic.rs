@@ -7,17 +7,21 @@ use crate::support::*;
 use object::{Architecture, Endianness};
 use std::path::Path;
 
-const KVER: &str = "1.2.3-test";
+pub(crate) const KVER: &str = "1.2.3-test";
 
-struct M {
+pub(crate) struct M {
+    pub(crate) path: &'static str,
+    pub(crate) exports: &'static [&'static str],
+    pub(crate) needs: &'static [&'static str],
+    pub(crate) weak: &'static [&'static str],
+    pub(crate) info: &'static [&'static str],
+}
+
+pub(crate) fn m(
     path: &'static str,
     exports: &'static [&'static str],
     needs: &'static [&'static str],
-    weak: &'static [&'static str],
-    info: &'static [&'static str],
-}
-
-fn m(path: &'static str, exports: &'static [&'static str], needs: &'static [&'static str]) -> M {
+) -> M {
     M {
         path,
         exports,
@@ -27,7 +31,7 @@ fn m(path: &'static str, exports: &'static [&'static str], needs: &'static [&'st
     }
 }
 
-fn write_tree(root: &Path, mods: &[M], arch: Architecture, endian: Endianness) {
+pub(crate) fn write_tree(root: &Path, mods: &[M], arch: Architecture, endian: Endianness) {
     let dir = root.join("lib/modules").join(KVER);
     for (i, spec) in mods.iter().enumerate() {
         let mut ko = Ko::new(arch, endian);
@@ -57,7 +61,7 @@ fn write_tree(root: &Path, mods: &[M], arch: Architecture, endian: Endianness) {
 
 /// Run both depmods on two copies of `root` with `args`; compare status, stdout,
 /// stderr (root paths normalised) and every file of the module directory.
-fn compare_depmod(o: &Oracle, d: &mut Diffs, what: &str, root: &Path, args: &[&str]) {
+pub(crate) fn compare_depmod(o: &Oracle, d: &mut Diffs, what: &str, root: &Path, args: &[&str]) {
     let tmp = TempDir::new("dsyn");
     let a = tmp.path().join("a");
     let b = tmp.path().join("b");

@@ -530,6 +530,15 @@ fn insmod_force_flags_go_to_finit_module() {
         ("--force-modversion", MODULE_INIT_IGNORE_MODVERSIONS),
         ("--force-vermagic", MODULE_INIT_IGNORE_VERMAGIC),
         ("--force-verm", MODULE_INIT_IGNORE_VERMAGIC),
+        // kmod 34.2's insmod has only --force: its abbreviations keep meaning it
+        (
+            "--f",
+            MODULE_INIT_IGNORE_MODVERSIONS | MODULE_INIT_IGNORE_VERMAGIC,
+        ),
+        (
+            "--forc",
+            MODULE_INIT_IGNORE_MODVERSIONS | MODULE_INIT_IGNORE_VERMAGIC,
+        ),
     ] {
         let fx = Fx::new();
         let f = fx.file("m.ko", &plain("m"));
@@ -546,10 +555,10 @@ fn insmod_force_flags_go_to_finit_module() {
         );
     }
     let fx = Fx::new();
-    let r = tool(&fx, &["insmod", "--forc", "x"]);
+    let r = tool(&fx, &["insmod", "--force-", "x"]);
     assert_eq!(
         r.err,
-        "insmod: option '--forc' is ambiguous; possibilities: '--force' '--force-modversion' '--force-vermagic'\n"
+        "insmod: option '--force-' is ambiguous; possibilities: '--force-modversion' '--force-vermagic'\n"
     );
 }
 

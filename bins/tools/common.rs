@@ -1,6 +1,6 @@
 //! What several tools share: libkmod's context creation as the tools see it, the
-//! module directory from `-b`/`-k`/`-S`/`uname`, option parsing that acts on `-h`
-//! and `-V` first, and kmod's module parameter quoting.
+//! module directory from `-b`/`-k`/`-S`/`uname`, and kmod's module parameter
+//! quoting.
 
 use crate::diag::{LibkmodSink, libkmod};
 use crate::env::Env;
@@ -8,6 +8,10 @@ use libkmod_rs::{ConfigSource, Diagnostic, Errno, Level, ModuleDir, Sink};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
+
+/// glibc's `PATH_MAX`: kmod formats the module directory's path into a buffer of
+/// this size.
+pub const PATH_MAX: usize = 4096;
 
 /// The module directory a tool works on: `<basedir>/lib/modules/<release>` when a
 /// base directory or a release is given (taken literally, not under the
@@ -100,30 +104,6 @@ pub fn options_from_args<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
         }
     }
     out
-}
-
-/// GNU getopt as these tools use it: options are acted on in order, so a `-h` or
-/// `-V` before a bad option wins (the bad one is never reached).
-pub fn parse_args(
-    argv0: &[u8],
-    args: &[std::ffi::OsString],
-    opts: &[crate::getopt::Opt],
-    stop_at_operand: bool,
-) -> Result<crate::getopt::Parsed, crate::getopt::GetoptError> {
-    use crate::getopt::parse;
-    match parse(argv0, args, opts, stop_at_operand) {
-        Ok(p) => Ok(p),
-        Err(e) => {
-            for k in 1..=args.len() {
-                match parse(argv0, &args[..k], opts, stop_at_operand) {
-                    Ok(p) if p.opts.iter().any(|f| f.id == "h" || f.id == "V") => return Ok(p),
-                    Ok(_) => {}
-                    Err(_) => break,
-                }
-            }
-            Err(e)
-        }
-    }
 }
 
 #[cfg(test)]

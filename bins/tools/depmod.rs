@@ -1,126 +1,170 @@
 //! `depmod`: generate `modules.dep` and the other module indexes (kmod's
 //! `tools/depmod.c`; the work is the library's [`libkmod_rs::Depmod`]).
 
+use super::common;
 use crate::diag::Log;
 use crate::env::Env;
-use crate::getopt::{self, HasArg, Opt};
+use crate::getopt::{self, Getopt, HasArg, Opt};
+use crate::usage::{self, Layout, Part};
 use libkmod_rs::{Depmod, DepmodOptions, Error, Level};
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
-/// depmod's options.
-pub const OPTS: &[Opt] = &[
-    Opt::new(b'a', "all", HasArg::No, "a", "Probe all modules"),
+/// What depmod's options mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Id {
+    /// `-a`.
+    All,
+    /// `-A`.
+    Quick,
+    /// `-b DIR`.
+    Basedir,
+    /// `-m DIR`.
+    Moduledir,
+    /// `-o DIR`.
+    Outdir,
+    /// `-C PATH`.
+    Config,
+    /// `-E FILE`.
+    Symvers,
+    /// `-F FILE`.
+    Filesyms,
+    /// `-e`.
+    Errsyms,
+    /// `-v`.
+    Verbose,
+    /// `-n`.
+    Show,
+    /// `-P C`.
+    SymbolPrefix,
+    /// `-w`.
+    Warn,
+    /// `-V`.
+    Version,
+    /// `-h`.
+    Help,
+}
+
+/// depmod's options, in kmod's order.
+pub const OPTS: &[Opt<Id>] = &[
+    Opt::new(b'a', "all", HasArg::No, Id::All, "Probe all modules"),
     Opt::new(
         b'A',
         "quick",
         HasArg::No,
-        "A",
+        Id::Quick,
         "Only does the work if there's a new module",
     ),
     Opt::new(
         b'b',
         "basedir",
         HasArg::Required,
-        "b",
+        Id::Basedir,
         "Root path (default: /).",
-    ),
+    )
+    .metavar("=DIR"),
     Opt::new(
         b'm',
         "moduledir",
         HasArg::Required,
-        "m",
+        Id::Moduledir,
         "Module directory (default: /lib/modules).",
-    ),
+    )
+    .metavar("=DIR"),
     Opt::new(
         b'o',
         "outdir",
         HasArg::Required,
-        "o",
+        Id::Outdir,
         "Output root path (default: same as <basedir>).",
-    ),
+    )
+    .metavar("=DIR"),
     Opt::new(
         b'C',
         "config",
         HasArg::Required,
-        "C",
+        Id::Config,
         "Read configuration from PATH",
-    ),
+    )
+    .metavar("=PATH"),
     Opt::new(
         b'E',
         "symvers",
         HasArg::Required,
-        "E",
-        "Use Module.symvers file to check symbol versions.",
-    ),
+        Id::Symvers,
+        "Use Module.symvers file to check\nsymbol versions.",
+    )
+    .metavar("=FILE"),
     Opt::new(
         b'F',
         "filesyms",
         HasArg::Required,
-        "F",
-        "Use the file instead of the current kernel symbols.",
-    ),
+        Id::Filesyms,
+        "Use the file instead of the\ncurrent kernel symbols.",
+    )
+    .metavar("=FILE"),
     Opt::new(
         b'e',
         "errsyms",
         HasArg::No,
-        "e",
+        Id::Errsyms,
         "Report not supplied symbols",
     ),
-    Opt::new(b'v', "verbose", HasArg::No, "v", "Enable verbose mode"),
+    Opt::new(
+        b'v',
+        "verbose",
+        HasArg::No,
+        Id::Verbose,
+        "Enable verbose mode",
+    ),
     Opt::new(
         b'n',
         "show",
         HasArg::No,
-        "n",
+        Id::Show,
         "Write the dependency file on stdout only",
     ),
-    Opt::new(
-        b'n',
-        "dry-run",
-        HasArg::No,
-        "n",
-        "Write the dependency file on stdout only",
-    ),
+    // not listed by kmod's --help
+    Opt::new(b'n', "dry-run", HasArg::No, Id::Show, ""),
     Opt::new(
         b'P',
         "symbol-prefix",
         HasArg::Required,
-        "P",
+        Id::SymbolPrefix,
         "Architecture symbol prefix",
     ),
-    Opt::new(b'w', "warn", HasArg::No, "w", "Warn on duplicates"),
-    getopt::VERSION,
-    getopt::HELP,
+    Opt::new(b'w', "warn", HasArg::No, Id::Warn, "Warn on duplicates"),
+    getopt::version(Id::Version),
+    getopt::help(Id::Help),
 ];
 
-fn help(prog: &str) -> String {
-    format!(
-        "Usage:\n\t{prog} -[aA] [options] [forced_version]\n\n\
+/// `--help`.
+pub const HELP: Layout = Layout {
+    width: 21,
+    parts: &[
+        Part::Text(
+            "Usage:\n\t{prog} -[aA] [options] [forced_version]\n\n\
 If no arguments (except options) are given, \"depmod -a\" is assumed\n\n\
 depmod will output a dependency list suitable for the modprobe utility.\n\n\
-Options:\n\
-\t-a, --all            Probe all modules\n\
-\t-A, --quick          Only does the work if there's a new module\n\
-\t-e, --errsyms        Report not supplied symbols\n\
-\t-n, --show           Write the dependency file on stdout only\n\
-\t-P, --symbol-prefix  Architecture symbol prefix\n\
-\t-C, --config=PATH    Read configuration from PATH\n\
-\t-v, --verbose        Enable verbose mode\n\
-\t-w, --warn           Warn on duplicates\n\
-\t-V, --version        show version\n\
-\t-h, --help           show this help\n\n\
-The following options are useful for people managing distributions:\n\
-\t-b, --basedir=DIR    Root path (default: /).\n\
-\t-m, --moduledir=DIR  Module directory (default: /lib/modules).\n\
-\t-o, --outdir=DIR     Output root path (default: same as <basedir>).\n\
-\t-F, --filesyms=FILE  Use the file instead of the\n\
-\t                     current kernel symbols.\n\
-\t-E, --symvers=FILE   Use Module.symvers file to check\n\
-\t                     symbol versions.\n"
-    )
-}
+Options:\n",
+        ),
+        Part::Rows(&[
+            "all",
+            "quick",
+            "errsyms",
+            "show",
+            "symbol-prefix",
+            "config",
+            "verbose",
+            "warn",
+            "version",
+            "help",
+        ]),
+        Part::Text("\nThe following options are useful for people managing distributions:\n"),
+        Part::Rows(&["basedir", "moduledir", "outdir", "filesyms", "symvers"]),
+    ],
+};
 
 /// `sscanf(v, "%u.%u") == 2`.
 fn is_version_number(v: &[u8]) -> bool {
@@ -151,15 +195,8 @@ fn path_of(b: &[u8]) -> PathBuf {
 
 /// Run depmod. Returns the exit status.
 pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
-    let prog = crate::dispatch::short_name(argv0);
+    let prog = usage::short_name(argv0);
     let mut log = Log::new(&prog);
-    let parsed = match getopt::parse(argv0, args, OPTS, false) {
-        Ok(p) => p,
-        Err(e) => {
-            let _ = env.err.write_all(e.0.as_bytes());
-            return 1;
-        }
-    };
     let mut all = false;
     let mut quick = false;
     let mut dry_run = false;
@@ -168,32 +205,39 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
     let mut out_root: Option<Vec<u8>> = None;
     let mut opts = DepmodOptions::default();
     let mut verbose = 0;
-    for f in parsed.opts {
-        let v = f.value.unwrap_or_default();
+    let mut options = Getopt::new(argv0, args, OPTS, env.vars.posixly_correct);
+    for f in options.by_ref() {
+        let f = match f {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = env.err.write_all(&e.0);
+                return 1;
+            }
+        };
+        let v = f.arg().to_vec();
         match f.id {
-            "a" => all = true,
-            "A" => quick = true,
-            "b" => root = absolute(env, &v),
-            "m" => moddir = v,
-            "o" => out_root = Some(absolute(env, &v)),
-            "C" => opts.config.push(path_of(&v)),
-            "E" => opts.symvers = Some(path_of(&v)),
-            "F" => opts.system_map = Some(path_of(&v)),
-            "e" => opts.report_unknown = true,
-            "v" => verbose += 1,
-            "n" => dry_run = true,
-            "P" => {
+            Id::All => all = true,
+            Id::Quick => quick = true,
+            Id::Basedir => root = absolute(env, &v),
+            Id::Moduledir => moddir = v,
+            Id::Outdir => out_root = Some(absolute(env, &v)),
+            Id::Config => opts.config.push(path_of(&v)),
+            Id::Symvers => opts.symvers = Some(path_of(&v)),
+            Id::Filesyms => opts.system_map = Some(path_of(&v)),
+            Id::Errsyms => opts.report_unknown = true,
+            Id::Verbose => verbose += 1,
+            Id::Show => dry_run = true,
+            Id::SymbolPrefix => {
                 if v.len() != 1 {
                     log.fatal(env.err, b"-P only takes a single char\n");
                     return 1;
                 }
                 opts.symbol_prefix = Some(v[0]);
             }
-            "w" => opts.warn_duplicates = true,
-            id @ ("h" | "V") => {
-                return crate::dispatch::help_or_version(id, env, || help(&prog));
+            Id::Warn => opts.warn_duplicates = true,
+            Id::Help | Id::Version => {
+                return usage::help_or_version(f.id == Id::Help, env, || HELP.render(OPTS, &prog));
             }
-            _ => {}
         }
     }
     log.set_threshold(match verbose {
@@ -203,7 +247,7 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
         _ => Level::Debug,
     });
     opts.verbose = verbose > 0;
-    let mut operands = parsed.operands.into_iter();
+    let mut operands = options.operands().into_iter();
     let kversion = match operands.next() {
         Some(v) => {
             if !is_version_number(&v) {
@@ -241,6 +285,14 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
     } else {
         (join(&root), join(out_root.as_deref().unwrap_or(&root)))
     };
+    // kmod formats both into PATH_MAX bytes
+    for d in [&dirname, &outdirname] {
+        if d.len() >= common::PATH_MAX {
+            let m = [b"Bad directory ", d.as_slice(), b": path too long\n"].concat();
+            log.error(env.err, m);
+            return 1;
+        }
+    }
     opts.dir = path_of(&dirname);
     opts.release.clone_from(&kversion);
     if opts.files.is_empty() {
@@ -258,6 +310,8 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
     if all {
         opts.files.clear();
     }
+    // libkmod announces the tool's log hook (`log_setup_kmod_log`) at INFO
+    log.hooked(env.err);
     let depmod = match Depmod::run(&env.root, &opts, &mut log.sink(env.err)) {
         Ok(d) => d,
         Err(e) => return fatal(&log, env, &e),
@@ -265,10 +319,12 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
     for line in depmod.verbose_lines() {
         let _ = env.out.write_all(line);
     }
-    if !depmod.report().cycles.is_empty() {
-        return 1;
-    }
-    let result = if dry_run {
+    let result = if !depmod.report().cycles.is_empty() {
+        // reported already
+        Err(Error::Fatal {
+            message: Vec::new(),
+        })
+    } else if dry_run {
         depmod.write_text(env.out, &mut log.sink(env.err))
     } else {
         depmod.write_files(&path_of(&outdirname), &mut log.sink(env.err))
@@ -277,16 +333,21 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
     // add to depmod's run time (the kernel reclaims it all at once).
     std::mem::forget(depmod);
     match result {
-        Ok(()) => 0,
+        Ok(()) => {
+            // and the end of its context (`kmod_unref` in `depmod_shutdown`)
+            log.finish(env.err);
+            0
+        }
         Err(e) => fatal(&log, env, &e),
     }
 }
 
-/// Print what stopped depmod (kmod's FATAL message; nothing when it was reported
-/// already); the exit status.
+/// Print what stopped depmod: kmod's FATAL message, which ends the tool at once
+/// (`log_printf`); nothing more when it was reported already, and then libkmod's
+/// context ends as usual. The exit status.
 fn fatal(log: &Log, env: &mut Env<'_>, e: &Error) -> i32 {
     match e {
-        Error::Fatal { message } if message.is_empty() => {}
+        Error::Fatal { message } if message.is_empty() => log.finish(env.err),
         Error::Fatal { message } => log.fatal(env.err, message),
         e => log.fatal(env.err, format!("{e}\n")),
     }

@@ -12,46 +12,68 @@
 use super::common;
 use crate::diag::Log;
 use crate::env::Env;
-use crate::getopt::{self, HasArg, Opt};
+use crate::getopt::{self, Getopt, HasArg, Opt};
+use crate::usage::{self, Layout, Part};
 use libkmod_rs::{Checker, ConfigSource, Errno, Error, InsertFlags};
 use std::ffi::OsString;
 use std::path::Path;
 
-/// insmod's options.
-pub const OPTS: &[Opt] = &[
+/// `ESRCH`: the kernel's answer to a module with a wrong symbol version.
+const ESRCH: Errno = Errno::from_raw(3);
+
+/// What insmod's options mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Id {
+    /// `-f`: both version checks off.
+    Force,
+    /// `--force-modversion` (beyond kmod 34.2, as modprobe has it).
+    ForceModversion,
+    /// `--force-vermagic` (beyond kmod 34.2, as modprobe has it).
+    ForceVermagic,
+    /// `-s`.
+    Syslog,
+    /// `-v`.
+    Verbose,
+    /// `-V`.
+    Version,
+    /// `-h`.
+    Help,
+}
+
+/// insmod's options, in kmod's order; `--force-modversion` and `--force-vermagic`
+/// are beyond kmod 34.2's insmod (its abbreviations of `--force` keep their meaning).
+pub const OPTS: &[Opt<Id>] = &[
     Opt::new(
         b'f',
         "force",
         HasArg::No,
-        "f",
-        "DANGEROUS: forces a module load, may cause data corruption and crash your machine. implies --force-modversion and --force-vermagic",
+        Id::Force,
+        "DANGEROUS: forces a module load, may cause\ndata corruption and crash your machine",
     ),
-    getopt::FORCE_MODVERSION,
-    getopt::FORCE_VERMAGIC,
-    getopt::SYSLOG,
-    getopt::VERBOSE,
-    getopt::VERSION,
-    getopt::HELP,
+    getopt::force_modversion(Id::ForceModversion).beyond_kmod(),
+    getopt::force_vermagic(Id::ForceVermagic).beyond_kmod(),
+    getopt::syslog(Id::Syslog),
+    getopt::verbose(Id::Verbose),
+    getopt::version(Id::Version),
+    getopt::help(Id::Help),
 ];
 
-fn help(prog: &str) -> String {
-    format!(
-        "Usage:\n\t{prog} [options] filename [module options]\nOptions:\n\
-\t-f, --force              DANGEROUS: forces a module load, may cause\n\
-\t                         data corruption and crash your machine.\n\
-\t                         implies --force-modversion and\n\
-\t                         --force-vermagic\n\
-\t    --force-modversion   Ignore module's version\n\
-\t    --force-vermagic     Ignore module's version magic\n\
-\t-s, --syslog             print to syslog, not stderr\n\
-\t-v, --verbose            enables more messages\n\
-\t-V, --version            show version\n\
-\t-h, --help               show this help\n"
-    )
-}
-
-/// `ESRCH`: the kernel's answer to a module with a wrong symbol version.
-const ESRCH: Errno = Errno::from_raw(3);
+/// `--help`: kmod's text, with the two options beyond kmod after `--force`.
+pub const HELP: Layout = Layout {
+    width: 18,
+    parts: &[
+        Part::Text("Usage:\n\t{prog} [options] filename [module options]\nOptions:\n"),
+        Part::Rows(&[
+            "force",
+            "force-modversion",
+            "force-vermagic",
+            "syslog",
+            "verbose",
+            "version",
+            "help",
+        ]),
+    ],
+};
 
 /// insmod's wording for the errors the kernel returns most (`mod_strerror`).
 #[must_use]
@@ -67,38 +89,39 @@ pub fn mod_strerror(e: Errno) -> String {
 
 /// Run insmod. Returns the exit status.
 pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
-    let prog = crate::dispatch::short_name(argv0);
-    let parsed = match common::parse_args(argv0, args, OPTS, false) {
-        Ok(p) => p,
-        Err(e) => {
-            let _ = env.err.write_all(e.0.as_bytes());
-            return 1;
-        }
-    };
+    let prog = usage::short_name(argv0);
     let mut flags = InsertFlags::default();
     let mut use_syslog = false;
     let mut verbose = 0;
-    for f in &parsed.opts {
+    let mut options = Getopt::new(argv0, args, OPTS, env.vars.posixly_correct);
+    for f in options.by_ref() {
+        let f = match f {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = env.err.write_all(&e.0);
+                return 1;
+            }
+        };
         match f.id {
-            "f" => {
+            Id::Force => {
                 flags = InsertFlags {
                     force_modversion: true,
                     force_vermagic: true,
                 };
             }
-            "force-modversion" => flags.force_modversion = true,
-            "force-vermagic" => flags.force_vermagic = true,
-            "s" => use_syslog = true,
-            "v" => verbose += 1,
-            id @ ("h" | "V") => {
-                return crate::dispatch::help_or_version(id, env, || help(&prog));
+            Id::ForceModversion => flags.force_modversion = true,
+            Id::ForceVermagic => flags.force_vermagic = true,
+            Id::Syslog => use_syslog = true,
+            Id::Verbose => verbose += 1,
+            Id::Help | Id::Version => {
+                return usage::help_or_version(f.id == Id::Help, env, || HELP.render(OPTS, &prog));
             }
-            _ => {}
         }
     }
+    let operands = options.operands();
     let mut log = Log::new(&prog);
     log.open(use_syslog, &env.root);
-    let Some(filename) = parsed.operands.first() else {
+    let Some(filename) = operands.first() else {
         log.error(env.err, "missing filename.\n");
         return 1;
     };
@@ -106,7 +129,7 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
         log.error(env.err, "this tool does not support loading from stdin!\n");
         return 1;
     }
-    let opts = common::options_from_args(&parsed.operands[1..]);
+    let opts = common::options_from_args(&operands[1..]);
     if common::kmod_new(env, None, &ConfigSource::None).is_none() {
         log.error(env.err, "kmod_new() failed!\n");
         return 1;

@@ -10,65 +10,80 @@
 use super::common;
 use crate::diag::Log;
 use crate::env::Env;
-use crate::getopt::{self, Opt};
+use crate::getopt::{self, Getopt, Opt};
 use crate::render;
+use crate::usage::{self, Layout, Part};
 use libkmod_rs::ConfigSource;
 use std::ffi::OsString;
 
+/// What lsmod's options mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Id {
+    /// `-s`.
+    Syslog,
+    /// `-v`.
+    Verbose,
+    /// `-V`.
+    Version,
+    /// `-h`.
+    Help,
+}
+
 /// lsmod's options.
-pub const OPTS: &[Opt] = &[
-    getopt::SYSLOG,
-    getopt::VERBOSE,
-    getopt::VERSION,
-    getopt::HELP,
+pub const OPTS: &[Opt<Id>] = &[
+    getopt::syslog(Id::Syslog),
+    getopt::verbose(Id::Verbose),
+    getopt::version(Id::Version),
+    getopt::help(Id::Help),
 ];
 
-fn help(prog: &str) -> String {
-    format!(
-        "Usage:\n\t{prog} [options]\nOptions:\n\
-\t-s, --syslog      print to syslog, not stderr\n\
-\t-v, --verbose     enables more messages\n\
-\t-V, --version     show version\n\
-\t-h, --help        show this help\n"
-    )
-}
+/// `--help`.
+pub const HELP: Layout = Layout {
+    width: 18,
+    parts: &[
+        Part::Text("Usage:\n\t{prog} [options]\nOptions:\n"),
+        Part::Rows(&["syslog", "verbose", "version", "help"]),
+    ],
+};
 
 /// Run lsmod. Returns the exit status.
 pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
-    let prog = crate::dispatch::short_name(argv0);
+    let prog = usage::short_name(argv0);
     lsmod(&prog, argv0, args, false, env)
 }
 
-/// `kmod list [options]`: lsmod named `kmod`, with glibc's messages naming `list`
-/// and option parsing stopping at the first operand (kmod's `+` option string stays
-/// in force for the command).
-pub fn run_list(args: &[OsString], env: &mut Env<'_>) -> i32 {
-    lsmod("kmod", b"list", args, true, env)
+/// `kmod list [options]`: lsmod named `kmod`, with glibc's messages naming `argv0`
+/// (what followed `kmod`: `list`, or `--` in `kmod -- list`) and option parsing
+/// stopping at the first operand (kmod's `+` option string stays in force for the
+/// command).
+pub fn run_list(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
+    lsmod("kmod", argv0, args, true, env)
 }
 
 fn lsmod(prog: &str, argv0: &[u8], args: &[OsString], posix: bool, env: &mut Env<'_>) -> i32 {
-    let parsed = match common::parse_args(argv0, args, OPTS, posix) {
-        Ok(p) => p,
-        Err(e) => {
-            let _ = env.err.write_all(e.0.as_bytes());
-            return 1;
-        }
-    };
     let mut use_syslog = false;
     let mut verbose = 0;
-    for f in &parsed.opts {
-        match f.id {
-            "s" => use_syslog = true,
-            "v" => verbose += 1,
-            id @ ("h" | "V") => {
-                return crate::dispatch::help_or_version(id, env, || help(prog));
+    let mut options = Getopt::new(argv0, args, OPTS, posix || env.vars.posixly_correct);
+    for f in options.by_ref() {
+        let f = match f {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = env.err.write_all(&e.0);
+                return 1;
             }
-            _ => {}
+        };
+        match f.id {
+            Id::Syslog => use_syslog = true,
+            Id::Verbose => verbose += 1,
+            Id::Help | Id::Version => {
+                return usage::help_or_version(f.id == Id::Help, env, || HELP.render(OPTS, prog));
+            }
         }
     }
+    let operands = options.operands();
     let mut log = Log::new(prog);
     log.open(use_syslog, &env.root);
-    if !parsed.operands.is_empty() {
+    if !operands.is_empty() {
         log.error(env.err, "too many arguments provided.\n");
         return 1;
     }

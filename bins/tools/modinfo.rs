@@ -3,59 +3,138 @@
 use super::common;
 use crate::diag::{LibkmodSink, Log};
 use crate::env::Env;
-use crate::getopt::{self, HasArg, Opt};
+use crate::getopt::{self, Getopt, HasArg, Opt};
 use crate::render;
+use crate::usage::{self, Layout, Part};
 use libkmod_rs::{ConfigSource, Errno, Error, Module, ModuleDir, ModuleInfo, Sink};
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+/// What modinfo's options mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Id {
+    /// `-a`.
+    Author,
+    /// `-d`.
+    Description,
+    /// `-l`.
+    License,
+    /// `-p`.
+    Parameters,
+    /// `-n`.
+    Filename,
+    /// `-0`.
+    Null,
+    /// `-m`.
+    Modname,
+    /// `-F FIELD`.
+    Field,
+    /// `-k VERSION`.
+    SetVersion,
+    /// `-b DIR`.
+    Basedir,
+    /// `-V`.
+    Version,
+    /// `-h`.
+    Help,
+}
+
 /// modinfo's options.
-pub const OPTS: &[Opt] = &[
-    Opt::new(b'a', "author", HasArg::No, "a", "Print only 'author'"),
+pub const OPTS: &[Opt<Id>] = &[
+    Opt::new(
+        b'a',
+        "author",
+        HasArg::No,
+        Id::Author,
+        "Print only 'author'",
+    ),
     Opt::new(
         b'd',
         "description",
         HasArg::No,
-        "d",
+        Id::Description,
         "Print only 'description'",
     ),
-    Opt::new(b'l', "license", HasArg::No, "l", "Print only 'license'"),
-    Opt::new(b'p', "parameters", HasArg::No, "p", "Print only 'parm'"),
-    Opt::new(b'n', "filename", HasArg::No, "n", "Print only 'filename'"),
-    Opt::new(b'0', "null", HasArg::No, "0", "Use \\0 instead of \\n"),
+    Opt::new(
+        b'l',
+        "license",
+        HasArg::No,
+        Id::License,
+        "Print only 'license'",
+    ),
+    Opt::new(
+        b'p',
+        "parameters",
+        HasArg::No,
+        Id::Parameters,
+        "Print only 'parm'",
+    ),
+    Opt::new(
+        b'n',
+        "filename",
+        HasArg::No,
+        Id::Filename,
+        "Print only 'filename'",
+    ),
+    Opt::new(b'0', "null", HasArg::No, Id::Null, "Use \\0 instead of \\n"),
     Opt::new(
         b'm',
         "modname",
         HasArg::No,
-        "m",
+        Id::Modname,
         "Handle argument as module name instead of alias or filename",
     ),
     Opt::new(
         b'F',
         "field",
         HasArg::Required,
-        "F",
+        Id::Field,
         "Print only provided FIELD",
-    ),
+    )
+    .metavar("=FIELD"),
     Opt::new(
         b'k',
         "set-version",
         HasArg::Required,
-        "k",
+        Id::SetVersion,
         "Use VERSION instead of `uname -r`",
-    ),
+    )
+    .metavar("=VERSION"),
     Opt::new(
         b'b',
         "basedir",
         HasArg::Required,
-        "b",
+        Id::Basedir,
         "Use DIR as filesystem root for /lib/modules",
-    ),
-    Opt::new(b'V', "version", HasArg::No, "V", "Show version"),
-    Opt::new(b'h', "help", HasArg::No, "h", "Show this help"),
+    )
+    .metavar("=DIR"),
+    getopt::version(Id::Version).help("Show version"),
+    getopt::help(Id::Help).help("Show this help"),
 ];
+
+/// `--help`.
+pub const HELP: Layout = Layout {
+    width: 28,
+    parts: &[
+        Part::Text("Usage:\n\t{prog} [options] <modulename|filename> [args]\nOptions:\n"),
+        Part::Rows(&[
+            "author",
+            "description",
+            "license",
+            "parameters",
+            "filename",
+            "null",
+            "modname",
+            "field",
+            "set-version",
+            "basedir",
+            "version",
+            "help",
+        ]),
+    ],
+};
 
 struct Args {
     field: Option<Vec<u8>>,
@@ -66,61 +145,44 @@ struct Args {
     names: Vec<Vec<u8>>,
 }
 
-fn help(prog: &str) -> String {
-    format!(
-        "Usage:\n\t{prog} [options] <modulename|filename> [args]\nOptions:\n\
-\t-a, --author                Print only 'author'\n\
-\t-d, --description           Print only 'description'\n\
-\t-l, --license               Print only 'license'\n\
-\t-p, --parameters            Print only 'parm'\n\
-\t-n, --filename              Print only 'filename'\n\
-\t-0, --null                  Use \\0 instead of \\n\n\
-\t-m, --modname               Handle argument as module name instead of alias or filename\n\
-\t-F, --field=FIELD           Print only provided FIELD\n\
-\t-k, --set-version=VERSION   Use VERSION instead of `uname -r`\n\
-\t-b, --basedir=DIR           Use DIR as filesystem root for /lib/modules\n\
-\t-V, --version               Show version\n\
-\t-h, --help                  Show this help\n"
-    )
-}
-
 /// Run modinfo. Returns the exit status.
 pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
-    let prog = crate::dispatch::short_name(argv0);
+    let prog = usage::short_name(argv0);
     let log = Log::new(&prog);
-    let parsed = match getopt::parse(argv0, args, OPTS, false) {
-        Ok(p) => p,
-        Err(e) => {
-            let _ = env.err.write_all(e.0.as_bytes());
-            return 1;
-        }
-    };
     let mut a = Args {
         field: None,
         sep: b'\n',
         modname: false,
         kversion: None,
         basedir: None,
-        names: parsed.operands,
+        names: Vec::new(),
     };
-    for f in parsed.opts {
-        match f.id {
-            "a" => a.field = Some(b"author".to_vec()),
-            "d" => a.field = Some(b"description".to_vec()),
-            "l" => a.field = Some(b"license".to_vec()),
-            "p" => a.field = Some(b"parm".to_vec()),
-            "n" => a.field = Some(b"filename".to_vec()),
-            "0" => a.sep = 0,
-            "m" => a.modname = true,
-            "F" => a.field = f.value,
-            "k" => a.kversion = f.value,
-            "b" => a.basedir = f.value,
-            id @ ("h" | "V") => {
-                return crate::dispatch::help_or_version(id, env, || help(&prog));
+    let mut options = Getopt::new(argv0, args, OPTS, env.vars.posixly_correct);
+    for f in options.by_ref() {
+        let f = match f {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = env.err.write_all(&e.0);
+                return 1;
             }
-            _ => {}
+        };
+        match f.id {
+            Id::Author => a.field = Some(b"author".to_vec()),
+            Id::Description => a.field = Some(b"description".to_vec()),
+            Id::License => a.field = Some(b"license".to_vec()),
+            Id::Parameters => a.field = Some(b"parm".to_vec()),
+            Id::Filename => a.field = Some(b"filename".to_vec()),
+            Id::Null => a.sep = 0,
+            Id::Modname => a.modname = true,
+            Id::Field => a.field = f.value,
+            Id::SetVersion => a.kversion = f.value,
+            Id::Basedir => a.basedir = f.value,
+            Id::Help | Id::Version => {
+                return usage::help_or_version(f.id == Id::Help, env, || HELP.render(OPTS, &prog));
+            }
         }
     }
+    a.names = options.operands();
     if a.names.is_empty() {
         log.error(env.err, "missing module or filename.\n");
         return 1;
@@ -132,6 +194,17 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
             return 1;
         }
     };
+    // kmod formats it into PATH_MAX bytes
+    if a.basedir.is_some() || a.kversion.is_some() {
+        let p = dir.as_os_str().as_bytes();
+        if p.len() >= common::PATH_MAX {
+            log.error(
+                env.err,
+                [b"bad directory ", p, b": path too long\n"].concat(),
+            );
+            return 1;
+        }
+    }
     let Some(ctx) = common::kmod_new(env, Some(dir), &ConfigSource::None) else {
         return 1;
     };

@@ -9,37 +9,50 @@
 use super::common;
 use crate::diag::Log;
 use crate::env::Env;
-use crate::getopt::{self, HasArg, Opt};
+use crate::getopt::{self, Getopt, HasArg, Opt};
+use crate::usage::{self, Layout, Part};
 use libkmod_rs::{ConfigSource, InitState, Module};
 use std::ffi::OsString;
 use std::path::Path;
 
+/// What rmmod's options mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Id {
+    /// `-f`.
+    Force,
+    /// `-s`.
+    Syslog,
+    /// `-v`.
+    Verbose,
+    /// `-V`.
+    Version,
+    /// `-h`.
+    Help,
+}
+
 /// rmmod's options.
-pub const OPTS: &[Opt] = &[
+pub const OPTS: &[Opt<Id>] = &[
     Opt::new(
         b'f',
         "force",
         HasArg::No,
-        "f",
-        "DANGEROUS: forces a module unload and may crash your machine",
+        Id::Force,
+        "DANGEROUS: forces a module unload and may\ncrash your machine",
     ),
-    getopt::SYSLOG,
-    getopt::VERBOSE,
-    getopt::VERSION,
-    getopt::HELP,
+    getopt::syslog(Id::Syslog),
+    getopt::verbose(Id::Verbose),
+    getopt::version(Id::Version),
+    getopt::help(Id::Help),
 ];
 
-fn help(prog: &str) -> String {
-    format!(
-        "Usage:\n\t{prog} [options] [list of modulenames]\nOptions:\n\
-\t-f, --force       DANGEROUS: forces a module unload and may\n\
-\t                  crash your machine\n\
-\t-s, --syslog      print to syslog, not stderr\n\
-\t-v, --verbose     enables more messages\n\
-\t-V, --version     show version\n\
-\t-h, --help        show this help\n"
-    )
-}
+/// `--help`.
+pub const HELP: Layout = Layout {
+    width: 18,
+    parts: &[
+        Part::Text("Usage:\n\t{prog} [options] [list of modulenames]\nOptions:\n"),
+        Part::Rows(&["force", "syslog", "verbose", "version", "help"]),
+    ],
+};
 
 fn msg(parts: &[&[u8]]) -> Vec<u8> {
     parts.concat()
@@ -47,31 +60,32 @@ fn msg(parts: &[&[u8]]) -> Vec<u8> {
 
 /// Run rmmod. Returns the exit status.
 pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
-    let prog = crate::dispatch::short_name(argv0);
-    let parsed = match common::parse_args(argv0, args, OPTS, false) {
-        Ok(p) => p,
-        Err(e) => {
-            let _ = env.err.write_all(e.0.as_bytes());
-            return 1;
-        }
-    };
+    let prog = usage::short_name(argv0);
     let mut force = false;
     let mut use_syslog = false;
     let mut verbose = 0;
-    for f in &parsed.opts {
-        match f.id {
-            "f" => force = true,
-            "s" => use_syslog = true,
-            "v" => verbose += 1,
-            id @ ("h" | "V") => {
-                return crate::dispatch::help_or_version(id, env, || help(&prog));
+    let mut options = Getopt::new(argv0, args, OPTS, env.vars.posixly_correct);
+    for f in options.by_ref() {
+        let f = match f {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = env.err.write_all(&e.0);
+                return 1;
             }
-            _ => {}
+        };
+        match f.id {
+            Id::Force => force = true,
+            Id::Syslog => use_syslog = true,
+            Id::Verbose => verbose += 1,
+            Id::Help | Id::Version => {
+                return usage::help_or_version(f.id == Id::Help, env, || HELP.render(OPTS, &prog));
+            }
         }
     }
+    let operands = options.operands();
     let mut log = Log::new(&prog);
     log.open(use_syslog, &env.root);
-    if parsed.operands.is_empty() {
+    if operands.is_empty() {
         log.error(env.err, "missing module name.\n");
         return 1;
     }
@@ -81,7 +95,7 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
     };
     log.setup(env.err, verbose);
     let mut failed = false;
-    for arg in &parsed.operands {
+    for arg in &operands {
         let m = if std::fs::metadata(getopt::os(arg)).is_ok() {
             match dir.module_from_path(Path::new(&getopt::os(arg)), &mut log.sink(env.err)) {
                 Ok(m) => m,

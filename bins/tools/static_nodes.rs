@@ -3,30 +3,58 @@
 //! `tools/static-nodes.c`).
 
 use crate::env::Env;
-use crate::getopt::{self, HasArg, Opt};
+use crate::getopt::{self, Getopt, HasArg, Opt};
+use crate::usage::{Layout, Part};
 use libkmod_rs::Errno;
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::io::Write;
 
+/// What static-nodes' options mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Id {
+    /// `-o FILE`.
+    Output,
+    /// `-f FORMAT`.
+    Format,
+    /// `-h`.
+    Help,
+}
+
 /// static-nodes' options.
-pub const OPTS: &[Opt] = &[
+pub const OPTS: &[Opt<Id>] = &[
     Opt::new(
         b'o',
         "output",
         HasArg::Required,
-        "o",
+        Id::Output,
         "write output to file",
-    ),
+    )
+    .metavar("=FILE"),
     Opt::new(
         b'f',
         "format",
         HasArg::Required,
-        "f",
+        Id::Format,
         "choose format to use: see \"Formats\"",
-    ),
-    Opt::new(b'h', "help", HasArg::No, "h", "show this help"),
+    )
+    .metavar("=FORMAT"),
+    getopt::help(Id::Help),
 ];
+
+/// `--help`, before the list of formats.
+pub const HELP: Layout = Layout {
+    width: 21,
+    parts: &[
+        Part::Text(
+            "Usage:\n\t{prog} static-nodes [options]\n\n\
+kmod static-nodes outputs the static-node information of the currently running kernel.\n\n\
+Options:\n",
+        ),
+        Part::Rows(&["format", "output", "help"]),
+        Part::Text("\nFormats:\n"),
+    ],
+};
 
 const FORMATS: &[(&str, &str)] = &[
     ("human", "(default) a human readable format. Do not parse."),
@@ -38,15 +66,7 @@ const FORMATS: &[(&str, &str)] = &[
 ];
 
 fn help(prog: &str) -> String {
-    let mut s = format!(
-        "Usage:\n\t{prog} static-nodes [options]\n\n\
-kmod static-nodes outputs the static-node information of the currently running kernel.\n\n\
-Options:\n\
-\t-f, --format=FORMAT  choose format to use: see \"Formats\"\n\
-\t-o, --output=FILE    write output to file\n\
-\t-h, --help           show this help\n\n\
-Formats:\n"
-    );
+    let mut s = HELP.render(OPTS, prog);
     for (name, desc) in FORMATS {
         let _ = writeln!(s, "\t{name:<12} {desc}");
     }
@@ -153,34 +173,36 @@ fn write_entry(
     out.write_all(&v)
 }
 
-/// Run `kmod static-nodes` (`args` after the command name).
-pub fn run(args: &[OsString], env: &mut Env<'_>) -> i32 {
+/// Run `kmod static-nodes` (`args` after the command name; glibc's messages name
+/// `argv0`, what followed `kmod`). Option parsing stops at the first operand: kmod's
+/// `+` option string stays in force for the command.
+pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
     let prog = "kmod";
-    let parsed = match getopt::parse(b"static-nodes", args, OPTS, false) {
-        Ok(p) => p,
-        Err(e) => {
-            let _ = env.err.write_all(e.0.as_bytes());
-            return 1;
-        }
-    };
     let mut output: Option<Vec<u8>> = None;
     let mut format = "human";
-    for f in parsed.opts {
-        let v = f.value.unwrap_or_default();
+    for f in Getopt::new(argv0, args, OPTS, true) {
+        let f = match f {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = env.err.write_all(&e.0);
+                return 1;
+            }
+        };
         match f.id {
-            "o" => output = Some(v),
-            "f" => {
-                let Some((n, _)) = FORMATS.iter().find(|(n, _)| n.as_bytes() == v.as_slice())
-                else {
-                    let _ = env.err.write_all(
-                        format!("Unknown format: '{}'.\n", String::from_utf8_lossy(&v)).as_bytes(),
-                    );
+            Id::Output => output = f.value,
+            Id::Format => {
+                let v = f.arg();
+                let Some((n, _)) = FORMATS.iter().find(|(n, _)| n.as_bytes() == v) else {
+                    let mut m = b"Unknown format: '".to_vec();
+                    m.extend_from_slice(v);
+                    m.extend_from_slice(b"'.\n");
+                    let _ = env.err.write_all(&m);
                     let _ = env.out.write_all(help(prog).as_bytes());
                     return 1;
                 };
                 format = n;
             }
-            _ => {
+            Id::Help => {
                 let _ = env.out.write_all(help(prog).as_bytes());
                 return 0;
             }
@@ -218,24 +240,32 @@ pub fn run(args: &[OsString], env: &mut Env<'_>) -> i32 {
                     .mode(0o755)
                     .create(parent)
                 {
-                    let m = format!(
-                        "Error: could not create parent directory for {} - {}.\n",
-                        String::from_utf8_lossy(o),
-                        Errno::from(&e)
-                    );
-                    let _ = env.err.write_all(m.as_bytes());
+                    let e = Errno::from(&e).to_string();
+                    let m = [
+                        b"Error: could not create parent directory for ",
+                        o.as_slice(),
+                        b" - ",
+                        e.as_bytes(),
+                        b".\n",
+                    ]
+                    .concat();
+                    let _ = env.err.write_all(&m);
                     return 1;
                 }
             }
             file = match std::fs::File::create(&p) {
                 Ok(f) => std::io::BufWriter::new(f),
                 Err(e) => {
-                    let m = format!(
-                        "Error: could not create {} - {}\n",
-                        String::from_utf8_lossy(o),
-                        Errno::from(&e)
-                    );
-                    let _ = env.err.write_all(m.as_bytes());
+                    let e = Errno::from(&e).to_string();
+                    let m = [
+                        b"Error: could not create ",
+                        o.as_slice(),
+                        b" - ",
+                        e.as_bytes(),
+                        b"\n",
+                    ]
+                    .concat();
+                    let _ = env.err.write_all(&m);
                     return 1;
                 }
             };

@@ -3,187 +3,278 @@
 
 use crate::diag::Log;
 use crate::env::Env;
-use crate::getopt::{self, HasArg, Opt};
+use crate::getopt::{self, Found, HasArg, Opt};
+use crate::usage::{self, Layout, Part};
 use std::ffi::OsString;
-use std::fmt::Write as _;
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 
 /// `-q`: nothing is shown (`LOG_EMERG`).
 const LOG_EMERG: i32 = 0;
 
+/// What modprobe's options mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Id {
+    /// `-a`.
+    All,
+    /// `-r`.
+    Remove,
+    /// `--remove-holders` (and its old name `--remove-dependencies`).
+    RemoveHolders,
+    /// `-w MSEC`.
+    Wait,
+    /// `-R`.
+    ResolveAlias,
+    /// `--first-time`.
+    FirstTime,
+    /// `-i`.
+    IgnoreCommands,
+    /// `-b`.
+    UseBlacklist,
+    /// `-f`.
+    Force,
+    /// `--force-modversion`.
+    ForceModversion,
+    /// `--force-vermagic`.
+    ForceVermagic,
+    /// `-D`.
+    ShowDepends,
+    /// `-c`.
+    ShowConfig,
+    /// `--show-modversions`.
+    ShowModversions,
+    /// `--show-exports`.
+    ShowExports,
+    /// `-n`.
+    DryRun,
+    /// `-C FILE`.
+    Config,
+    /// `-d DIR`.
+    Dirname,
+    /// `-S VERSION`.
+    SetVersion,
+    /// `-s`.
+    Syslog,
+    /// `-q`.
+    Quiet,
+    /// `-v`.
+    Verbose,
+    /// `-V`.
+    Version,
+    /// `-h`.
+    Help,
+}
+
 /// modprobe's options, in kmod's order.
-pub const OPTS: &[Opt] = &[
+pub const OPTS: &[Opt<Id>] = &[
     Opt::new(
         b'a',
         "all",
         HasArg::No,
-        "a",
-        "Consider every non-argument to be a module name to be inserted or removed (-r)",
+        Id::All,
+        "Consider every non-argument to\nbe a module name to be inserted\nor removed (-r)",
     ),
     Opt::new(
         b'r',
         "remove",
         HasArg::No,
-        "r",
+        Id::Remove,
         "Remove modules instead of inserting",
     ),
     Opt::long(
         "remove-dependencies",
         HasArg::No,
-        "remove-holders",
+        Id::RemoveHolders,
         "Deprecated: use --remove-holders",
     ),
     Opt::long(
         "remove-holders",
         HasArg::No,
-        "remove-holders",
+        Id::RemoveHolders,
         "Also remove module holders (use together with -r)",
     ),
     Opt::new(
         b'w',
         "wait",
         HasArg::Required,
-        "w",
-        "When removing a module, wait up to MSEC for module's refcount to become 0 so it can be removed (use together with -r)",
-    ),
+        Id::Wait,
+        "When removing a module, wait up to MSEC for\nmodule's refcount to become 0 so it can be\nremoved (use together with -r)",
+    )
+    .metavar("=<MSEC>"),
     Opt::new(
         b'R',
         "resolve-alias",
         HasArg::No,
-        "R",
+        Id::ResolveAlias,
         "Only lookup and print alias and exit",
     ),
     Opt::long(
         "first-time",
         HasArg::No,
-        "first-time",
+        Id::FirstTime,
         "Fail if module already inserted or removed",
     ),
     Opt::new(
         b'i',
         "ignore-install",
         HasArg::No,
-        "i",
+        Id::IgnoreCommands,
         "Ignore install commands",
     ),
     Opt::new(
         b'i',
         "ignore-remove",
         HasArg::No,
-        "i",
+        Id::IgnoreCommands,
         "Ignore remove commands",
     ),
     Opt::new(
         b'b',
         "use-blacklist",
         HasArg::No,
-        "b",
+        Id::UseBlacklist,
         "Apply blacklist to resolved alias.",
     ),
     Opt::new(
         b'f',
         "force",
         HasArg::No,
-        "f",
-        "Force module insertion or removal. implies --force-modversions and --force-vermagic",
+        Id::Force,
+        "Force module insertion or removal.\nimplies --force-modversions and\n--force-vermagic",
     ),
-    getopt::FORCE_MODVERSION,
-    getopt::FORCE_VERMAGIC,
+    getopt::force_modversion(Id::ForceModversion),
+    getopt::force_vermagic(Id::ForceVermagic),
     Opt::new(
         b'D',
         "show-depends",
         HasArg::No,
-        "D",
+        Id::ShowDepends,
         "Only print module dependencies and exit",
     ),
-    Opt::long(
+    Opt::new(
+        b'c',
         "showconfig",
         HasArg::No,
-        "c",
+        Id::ShowConfig,
         "Print out known configuration and exit",
     ),
-    Opt::new(b'c', "show-config", HasArg::No, "c", "Same as --showconfig"),
+    Opt::new(
+        b'c',
+        "show-config",
+        HasArg::No,
+        Id::ShowConfig,
+        "Same as --showconfig",
+    ),
     Opt::long(
         "show-modversions",
         HasArg::No,
-        "show-modversions",
+        Id::ShowModversions,
         "Dump module symbol version and exit",
     ),
     Opt::long(
         "dump-modversions",
         HasArg::No,
-        "show-modversions",
+        Id::ShowModversions,
         "Same as --show-modversions",
     ),
     Opt::long(
         "show-exports",
         HasArg::No,
-        "show-exports",
+        Id::ShowExports,
         "Only print module exported symbol versions and exit",
     ),
     Opt::new(
         b'n',
         "dry-run",
         HasArg::No,
-        "n",
+        Id::DryRun,
         "Do not execute operations, just print out",
     ),
-    Opt::long("show", HasArg::No, "n", "Same as --dry-run"),
+    Opt::new(b'n', "show", HasArg::No, Id::DryRun, "Same as --dry-run"),
     Opt::new(
         b'C',
         "config",
         HasArg::Required,
-        "C",
+        Id::Config,
         "Use FILE instead of default search paths",
-    ),
+    )
+    .metavar("=FILE"),
     Opt::new(
         b'd',
         "dirname",
         HasArg::Required,
-        "d",
+        Id::Dirname,
         "Use DIR as filesystem root for /lib/modules",
-    ),
+    )
+    .metavar("=DIR"),
     Opt::new(
         b'S',
         "set-version",
         HasArg::Required,
-        "S",
+        Id::SetVersion,
         "Use VERSION instead of `uname -r`",
-    ),
-    getopt::SYSLOG,
-    Opt::new(b'q', "quiet", HasArg::No, "q", "disable messages"),
-    getopt::VERBOSE,
-    getopt::VERSION,
-    getopt::HELP,
+    )
+    .metavar("=VERSION"),
+    getopt::syslog(Id::Syslog),
+    Opt::new(b'q', "quiet", HasArg::No, Id::Quiet, "disable messages"),
+    getopt::verbose(Id::Verbose),
+    getopt::version(Id::Version),
+    getopt::help(Id::Help),
 ];
 
-pub(super) fn help(prog: &str) -> String {
-    let mut s = format!(
-        "Usage:\n\t{prog} [options] [-i] [-b] modulename\n\
+/// `--help`.
+pub const HELP: Layout = Layout {
+    width: 28,
+    parts: &[
+        Part::Text(
+            "Usage:\n\
+\t{prog} [options] [-i] [-b] modulename\n\
 \t{prog} [options] -a [-i] [-b] modulename [modulename...]\n\
 \t{prog} [options] -r [-i] modulename\n\
 \t{prog} [options] -r -a [-i] modulename [modulename...]\n\
 \t{prog} [options] -c\n\
-\t{prog} [options] --dump-modversions filename\n"
-    );
-    s.push_str("Options:\n");
-    for o in OPTS {
-        let flag = match (o.short, o.long) {
-            (Some(c), Some(l)) => format!("-{}, --{l}", char::from(c)),
-            (None, Some(l)) => format!("    --{l}"),
-            (Some(c), None) => format!("-{}", char::from(c)),
-            (None, None) => String::new(),
-        };
-        let flag = if o.arg == HasArg::Required {
-            format!("{flag}=ARG")
-        } else {
-            flag
-        };
-        let _ = writeln!(s, "\t{flag:<28}{}", o.help);
-    }
-    s
-}
+\t{prog} [options] --dump-modversions filename\n\
+Management Options:\n",
+        ),
+        Part::Rows(&[
+            "all",
+            "remove",
+            "remove-dependencies",
+            "remove-holders",
+            "wait",
+            "first-time",
+            "ignore-install",
+            "ignore-remove",
+            "use-blacklist",
+            "force",
+            "force-modversion",
+            "force-vermagic",
+        ]),
+        Part::Text("\nQuery Options:\n"),
+        Part::Rows(&[
+            "resolve-alias",
+            "show-depends",
+            "showconfig",
+            "show-config",
+            "show-modversions",
+            "dump-modversions",
+            "show-exports",
+        ]),
+        Part::Text("\nGeneral Options:\n"),
+        Part::Rows(&[
+            "dry-run",
+            "show",
+            "config",
+            "dirname",
+            "set-version",
+            "syslog",
+            "quiet",
+            "verbose",
+            "version",
+            "help",
+        ]),
+    ],
+};
 
 /// `strtoul(s, &end, 0)` accepted only when it consumes all of a non-empty `s`.
 fn parse_wait(s: &[u8]) -> Option<u64> {
@@ -324,16 +415,16 @@ pub(super) enum Step {
     Exit(i32),
 }
 
-pub(super) fn apply(o: &mut Opts, f: &getopt::Found, prog: &str, env: &mut Env<'_>) -> Step {
-    let val = f.value.clone().unwrap_or_default();
+pub(super) fn apply(o: &mut Opts, f: Found<Id>, prog: &str, env: &mut Env<'_>) -> Step {
+    let val = f.value.unwrap_or_default();
     match f.id {
-        "a" => {
+        Id::All => {
             o.log_warning = true;
             o.use_all = true;
         }
-        "r" => o.remove = true,
-        "remove-holders" => o.remove_holders = true,
-        "w" => {
+        Id::Remove => o.remove = true,
+        Id::RemoveHolders => o.remove_holders = true,
+        Id::Wait => {
             if let Some(w) = parse_wait(&val) {
                 o.wait_msec = w;
             } else {
@@ -344,71 +435,50 @@ pub(super) fn apply(o: &mut Opts, f: &getopt::Found, prog: &str, env: &mut Env<'
                 return Step::Exit(1);
             }
         }
-        "first-time" => o.first_time = true,
-        "i" => o.ignore_commands = true,
-        "b" => o.use_blacklist = true,
-        "f" => o.force = true,
-        "force-modversion" => o.strip_modversion = true,
-        "force-vermagic" => o.strip_vermagic = true,
-        "D" => {
+        Id::FirstTime => o.first_time = true,
+        Id::IgnoreCommands => o.ignore_commands = true,
+        Id::UseBlacklist => o.use_blacklist = true,
+        Id::Force => o.force = true,
+        Id::ForceModversion => o.strip_modversion = true,
+        Id::ForceVermagic => o.strip_vermagic = true,
+        Id::ShowDepends => {
             o.ignore_loaded = true;
             o.dry_run = true;
             o.do_show = true;
         }
-        "R" => o.lookup_only = true,
-        "c" => o.show_config = true,
-        "show-modversions" => o.show_modversions = true,
-        "show-exports" => o.show_exports = true,
-        "n" => o.dry_run = true,
-        "C" => {
+        Id::ResolveAlias => o.lookup_only = true,
+        Id::ShowConfig => o.show_config = true,
+        Id::ShowModversions => o.show_modversions = true,
+        Id::ShowExports => o.show_exports = true,
+        Id::DryRun => o.dry_run = true,
+        Id::Config => {
             o.config_paths
                 .get_or_insert_with(Vec::new)
                 .push(PathBuf::from(OsString::from_vec(val.clone())));
             o.env_append(b"-C");
             o.env_append(&val);
         }
-        "d" => o.root = Some(val),
-        "S" => o.kversion = Some(val),
-        "s" => {
+        Id::Dirname => o.root = Some(val),
+        Id::SetVersion => o.kversion = Some(val),
+        Id::Syslog => {
             o.env_append(b"-s");
             o.use_syslog = true;
         }
-        "q" => {
+        Id::Quiet => {
             o.env_append(b"-q");
             o.verbose = LOG_EMERG;
         }
-        "v" => {
+        Id::Verbose => {
             o.env_append(b"-v");
             o.verbose += 1;
         }
-        "V" => {
-            let _ = env.out.write_all(crate::dispatch::version().as_bytes());
-            return Step::Exit(0);
+        Id::Help | Id::Version => {
+            return Step::Exit(usage::help_or_version(f.id == Id::Help, env, || {
+                HELP.render(OPTS, prog)
+            }));
         }
-        "h" => {
-            let _ = env.out.write_all(help(prog).as_bytes());
-            return Step::Exit(0);
-        }
-        _ => {}
     }
     Step::Go
-}
-
-/// The options getopt handled before reaching the error `e`.
-pub(super) fn parsed_before_error(
-    argv0: &[u8],
-    all: &[OsString],
-    e: &getopt::GetoptError,
-) -> Option<getopt::Parsed> {
-    let mut last_ok = None;
-    for k in 0..=all.len() {
-        match getopt::parse(argv0, &all[..k], OPTS, false) {
-            Ok(p) => last_ok = Some(p),
-            Err(e2) if e2 == *e => return last_ok,
-            Err(_) => {}
-        }
-    }
-    last_ok
 }
 
 #[cfg(test)]

@@ -10,14 +10,14 @@ mod args;
 mod host;
 mod remove;
 
-pub use args::OPTS;
+pub use args::{HELP, Id, OPTS};
 
 use super::common;
 use crate::diag::{Log, ToolSink};
 use crate::env::Env;
-use crate::getopt;
+use crate::getopt::{self, Getopt};
 use crate::render;
-use args::{Opts, Step, apply, parsed_before_error, split_env_options};
+use args::{Opts, Step, apply, split_env_options};
 use host::Host;
 use libkmod_rs::{
     ConfigSource, Errno, IndexKind, Level, Module, ModuleDir, ModuleImage, ProbeFlags, Sink,
@@ -30,8 +30,6 @@ use std::path::Path;
 
 /// The `-v` count's starting point (kmod's `DEFAULT_VERBOSE`: `LOG_WARNING`).
 const DEFAULT_VERBOSE: i32 = 4;
-/// glibc's `PATH_MAX`.
-const PATH_MAX: usize = 4096;
 
 /// A FATAL message was printed: the tool exits 1 now.
 struct Fatal;
@@ -86,7 +84,7 @@ fn run_shell(modname: &[u8], cmd: &[u8], env_options: Option<&[u8]>) -> Result<i
 
 /// Run modprobe. Returns the exit status.
 pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
-    let prog = crate::dispatch::short_name(argv0);
+    let prog = crate::usage::short_name(argv0);
     let env_opts = env.vars.modprobe_options.clone().map(OsString::into_vec);
     let mut all: Vec<OsString> = Vec::new();
     if let Some(e) = &env_opts {
@@ -98,27 +96,20 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
         env_options: env_opts,
         ..Opts::default()
     };
-    let parsed = match getopt::parse(argv0, &all, OPTS, false) {
-        Ok(p) => p,
-        Err(e) => {
-            // Options before the bad one were handled first (-V, -h, a bad -w).
-            if let Some(p) = parsed_before_error(argv0, &all, &e) {
-                for f in &p.opts {
-                    if let Step::Exit(code) = apply(&mut o, f, &prog, env) {
-                        return code;
-                    }
-                }
+    let mut options = Getopt::new(argv0, &all, OPTS, env.vars.posixly_correct);
+    for f in options.by_ref() {
+        let f = match f {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = env.err.write_all(&e.0);
+                return 1;
             }
-            let _ = env.err.write_all(e.0.as_bytes());
-            return 1;
-        }
-    };
-    for f in &parsed.opts {
+        };
         if let Step::Exit(code) = apply(&mut o, f, &prog, env) {
             return code;
         }
     }
-    let args = parsed.operands;
+    let args = options.operands();
     if !o.use_syslog && env.root.is_host() && !stderr_usable() {
         o.use_syslog = true;
     }
@@ -139,7 +130,7 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
                 return 1;
             }
         };
-        if dir.as_os_str().len() >= PATH_MAX {
+        if dir.as_os_str().len() >= common::PATH_MAX {
             let mut m = b"bad directory ".to_vec();
             m.extend_from_slice(dir.as_os_str().as_bytes());
             m.extend_from_slice(b": path too long\n");

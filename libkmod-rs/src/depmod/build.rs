@@ -586,13 +586,30 @@ impl Depmod {
         Ok(())
     }
 
+    /// kmod's `depmod_report_cycles`. Its list of roots is a circular list whose
+    /// head is the next root: taking the head moves it to the next element, and
+    /// removing another element (`kmod_list_remove_data`) makes the element after
+    /// it the head. That rotation decides where the next reported cycle starts, so
+    /// the same is done here on a `VecDeque` whose front is the head.
+    ///
+    /// kmod never finishes when a root reaches a cycle that does not contain it;
+    /// that path is cut here (see below), which changes nothing where kmod ends.
     fn report_cycles(&mut self, users: &[u32]) {
-        let mut roots: Vec<usize> = (0..self.mods.len()).filter(|&i| users[i] > 0).collect();
+        let mut roots: std::collections::VecDeque<usize> =
+            (0..self.mods.len()).filter(|&i| users[i] > 0).collect();
+        let remove_data = |roots: &mut std::collections::VecDeque<usize>, m: usize| {
+            if let Some(p) = roots.iter().position(|&r| r == m) {
+                roots.remove(p);
+                if !roots.is_empty() {
+                    let n = p % roots.len();
+                    roots.rotate_left(n);
+                }
+            }
+        };
         let mut visited = vec![false; self.mods.len()];
         let mut loop_set: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
         // vertices: (module, parent vertex)
-        while !roots.is_empty() {
-            let root = roots.remove(0);
+        while let Some(root) = roots.pop_front() {
             let mut vertices: Vec<(usize, Option<usize>)> = vec![(root, None)];
             let mut stack: Vec<usize> = vec![0];
             while let Some(v) = stack.pop() {
@@ -613,7 +630,7 @@ impl Depmod {
                         text.extend_from_slice(&self.mods[c].name);
                         text.extend_from_slice(b" -> ");
                         names.push(self.mods[c].name.clone());
-                        roots.retain(|&r| r != c);
+                        remove_data(&mut roots, c);
                     }
                     text.extend_from_slice(&self.mods[m].name);
                     names.push(self.mods[m].name.clone());
@@ -626,7 +643,19 @@ impl Depmod {
                 }
                 visited[m] = true;
                 if self.mods[m].deps.is_empty() {
-                    roots.retain(|&r| r != m);
+                    remove_data(&mut roots, m);
+                    continue;
+                }
+                // A module already on its own path is in a cycle without the root:
+                // kmod expands it again and again (it never ends, or its stack
+                // assertion aborts it); here that path ends.
+                let mut p = vertices[v].1;
+                let mut again = false;
+                while let Some(pv) = p {
+                    again |= vertices[pv].0 == m;
+                    p = vertices[pv].1;
+                }
+                if again {
                     continue;
                 }
                 for k in 0..self.mods[m].deps.len() {

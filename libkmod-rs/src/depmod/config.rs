@@ -19,12 +19,14 @@
 //! # Storage order
 //! depmod keeps its `search`, `override`, `external` and `exclude` entries in linked
 //! lists that each new entry is *prepended* to.  [`DepmodConfig`] stores them in that
-//! same order: the entry parsed last comes first.  That is the order depmod walks them,
+//! same order, in `VecDeque`s (a prepend costs no more than an append): the entry
+//! parsed last comes first.  That is the order depmod walks them,
 //! for the priority decision and for scanning the external directories.
 
 use crate::Root;
 use crate::config::parse::next_line;
 use crate::error::strerror;
+use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
@@ -48,19 +50,20 @@ pub(crate) enum Search {
 }
 
 /// The parsed depmod.d configuration.  Every list is in depmod's order: the entry
-/// parsed last comes first (see the module documentation).
+/// parsed last comes first (see the module documentation), each new entry pushed at
+/// the front in constant time.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct DepmodConfig {
     /// `search` words; the entry listed first in the files is last here and has the
     /// highest priority.  Never empty after [`DepmodConfig::load`] (default `updates`).
-    pub(crate) searches: Vec<Search>,
+    pub(crate) searches: VecDeque<Search>,
     /// `override` entries as `SUBDIR/MODNAME` (the words as written, no extension).
-    pub(crate) overrides: Vec<Vec<u8>>,
+    pub(crate) overrides: VecDeque<Vec<u8>>,
     /// `external` directories, in the order depmod scans them.
-    pub(crate) externals: Vec<PathBuf>,
+    pub(crate) externals: VecDeque<PathBuf>,
     /// `exclude` names: any directory entry (file or directory) with such a name is
     /// skipped while scanning.
-    pub(crate) excludes: Vec<Vec<u8>>,
+    pub(crate) excludes: VecDeque<Vec<u8>>,
 }
 
 fn lossy(b: &[u8]) -> String {
@@ -392,7 +395,7 @@ impl DepmodConfig {
                     o.push(b'/');
                     o.extend_from_slice(modname);
                     log.push(msg(Level::Debug, format!("override add: {}\n", lossy(&o))));
-                    self.overrides.insert(0, o);
+                    self.overrides.push_front(o);
                 }
                 b"external" => {
                     let (Some(version), Some(dir)) = (w.next(), w.next()) else {
@@ -410,12 +413,12 @@ impl DepmodConfig {
                         continue;
                     }
                     log.push(msg(Level::Debug, format!("external add: {}\n", lossy(dir))));
-                    self.externals.insert(0, to_path(dir));
+                    self.externals.push_front(to_path(dir));
                 }
                 b"exclude" => {
                     for sp in w {
                         log.push(msg(Level::Debug, format!("exclude add: {}\n", lossy(sp))));
-                        self.excludes.insert(0, sp.to_vec());
+                        self.excludes.push_front(sp.to_vec());
                     }
                 }
                 b"include" | b"make_map_files" => log.push(msg(
@@ -440,7 +443,7 @@ impl DepmodConfig {
             Level::Debug,
             format!("search add: {}, search type={t}\n", lossy(word)),
         ));
-        self.searches.insert(0, s);
+        self.searches.push_front(s);
     }
 
     /// After all files: `search updates` when no `search` word was seen.
@@ -530,6 +533,55 @@ impl DepmodConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, Instant};
+
+    /// `n` lines: overrides mostly, with `search`, `external` and `exclude` lines.
+    fn config(n: usize) -> Vec<u8> {
+        let mut s = Vec::with_capacity(n * 40);
+        for i in 0..n {
+            let line = match i % 10 {
+                0 => format!("search dir{i} built-in\n"),
+                1 => format!("exclude ex{i}\n"),
+                2 => format!("external * /nonexistent-kmodrs/ext{i}\n"),
+                _ => format!("override mod{i} * dir{i}\n"),
+            };
+            s.extend_from_slice(line.as_bytes());
+        }
+        s
+    }
+
+    /// The best of three parses of `text`.
+    fn parse_time(text: &[u8]) -> Duration {
+        (0..3)
+            .map(|_| {
+                let mut cfg = DepmodConfig::default();
+                let mut log = Vec::new();
+                let t = Instant::now();
+                cfg.parse_bytes("gen.conf", text, b"1.0", &mut log);
+                cfg.finish(&mut log);
+                t.elapsed()
+            })
+            .min()
+            .unwrap()
+    }
+
+    #[test]
+    fn depmod_config_parses_in_linear_time() {
+        let small = config(20_000);
+        let large = config(200_000);
+        let (ts, tl) = (parse_time(&small), parse_time(&large));
+
+        // ten times the lines: about ten times the time (quadratic would be a hundred)
+        assert!(
+            tl < ts * 25 + Duration::from_millis(50),
+            "200,000 lines took {tl:?}, 20,000 lines {ts:?}: not linear"
+        );
+        // and the order is kmod's: the last parsed first
+        let mut cfg = DepmodConfig::default();
+        cfg.parse_bytes("gen.conf", &small, b"1.0", &mut Vec::new());
+        assert_eq!(cfg.overrides.front().unwrap(), b"dir19999/mod19999");
+        assert_eq!(cfg.overrides.back().unwrap(), b"dir3/mod3");
+    }
 
     /// The priority number a module path gets on its own (overrides ignored): that of
     /// the highest-priority `search` entry matching it, else the `built-in` number,

@@ -132,11 +132,17 @@ impl Depmod {
             None
         };
         if let Some((f, Err(e))) = kernel_symbols {
-            return Err(fatal(format!(
-                "could not load {}: {}\n",
-                f.display(),
-                strerror(e)
-            )));
+            let e = strerror(e);
+            let message = [
+                b"could not load ",
+                f.as_os_str().as_bytes(),
+                b": ",
+                e.as_bytes(),
+                b"\n",
+            ];
+            return Err(Error::Fatal {
+                message: message.concat(),
+            });
         }
         drain(&mut d.log, sink);
         if opts.files.is_empty() {
@@ -231,14 +237,15 @@ impl Depmod {
         let dep = match std::fs::metadata(dir.join("modules.dep")) {
             Ok(m) => m.mtime(),
             Err(e) => {
-                sink.report(config::msg(
-                    Level::Err,
-                    format!(
-                        "could not fstatat({}, modules.dep): {}\n",
-                        dir.display(),
-                        crate::Errno::from(&e)
-                    ),
-                ));
+                let e = crate::Errno::from(&e).to_string();
+                let message = [
+                    b"could not fstatat(",
+                    dir.as_os_str().as_bytes(),
+                    b", modules.dep): ",
+                    e.as_bytes(),
+                    b"\n",
+                ];
+                sink.report(config::msg(Level::Err, message.concat()));
                 return false;
             }
         };

@@ -505,7 +505,12 @@ pub(crate) fn write_stdout(
 }
 
 /// Write every output atomically into `outdir` (created with mode 0755 if missing).
-/// Messages are appended to `log`; a fatal one is returned as the error text.
+/// Messages are appended to `log`; a fatal one is returned as the error text. An
+/// output whose temporary file cannot be created is skipped as kmod skips it (an
+/// error message, then the next output), but then the result is an error with an
+/// empty text: unlike kmod 34.2, which exits 0 when it wrote nothing at all (a
+/// read-only file system), depmod must not report success for an index it left
+/// stale.
 pub(crate) fn write_files(
     d: &Depmod,
     outdir: &Path,
@@ -543,9 +548,10 @@ pub(crate) fn write_files(
             let mut wlog = Vec::new();
             let mut ready: Vec<Option<Rendered>> = OUTPUTS.iter().map(|_| None).collect();
             let mut next = 0;
+            let mut skipped = false;
             while next < OUTPUTS.len() {
                 if let Some(r) = ready[next].take() {
-                    commit(&OUTPUTS[next], r, outdir, &suffix, &mut wlog)?;
+                    skipped |= !commit(&OUTPUTS[next], r, outdir, &suffix, &mut wlog)?;
                     next += 1;
                     continue;
                 }
@@ -553,6 +559,9 @@ pub(crate) fn write_files(
                     Ok((i, r)) => ready[i] = Some(r),
                     Err(_) => break,
                 }
+            }
+            if skipped {
+                return Err((wlog, Vec::new()));
             }
             Ok(wlog)
         });
@@ -584,34 +593,22 @@ pub(crate) fn write_files(
 }
 
 /// Write one rendered output to a temporary file and rename it over the final
-/// name. `Err` stops the writing of later outputs: the messages so far and the
-/// fatal message (empty when the reason is already in the messages).
+/// name: `Ok(false)` when the temporary file could not be created (logged; the
+/// later outputs are still written). `Err` stops the writing of later outputs: the
+/// messages so far and the fatal message (empty when the reason is already in the
+/// messages).
 fn commit(
     o: &Output,
     (r, mut olog): Rendered,
     outdir: &Path,
     suffix: &str,
     log: &mut Vec<Diagnostic>,
-) -> Result<(), (Vec<Diagnostic>, Vec<u8>)> {
+) -> Result<bool, (Vec<Diagnostic>, Vec<u8>)> {
     use std::os::unix::fs::OpenOptionsExt;
-    log.append(&mut olog);
     let stop = |log: &mut Vec<Diagnostic>, msg: Vec<u8>| Err((std::mem::take(log), msg));
-    let bytes = match r {
-        Ok(b) => b,
-        Err(OutputError::Fatal(msg)) => return stop(log, msg),
-        Err(OutputError::Io(e)) => {
-            log.push(msg(
-                Level::Err,
-                format!(
-                    "Could not write index '{}': {}\n",
-                    o.name,
-                    crate::error::strerror(e.raw_os_error().unwrap_or(5))
-                ),
-            ));
-            return stop(log, Vec::new());
-        }
-    };
     {
+        // kmod creates the temporary file first and renders into it: when the file
+        // cannot be created, the rendering and its messages never happen
         let tmp_name = format!("{}{suffix}", o.name);
         let tmp = outdir.join(&tmp_name);
         let mut file = match std::fs::OpenOptions::new()
@@ -631,7 +628,29 @@ fn commit(
                         crate::error::strerror(e.raw_os_error().unwrap_or(5))
                     ),
                 ));
-                return Ok(());
+                return Ok(false);
+            }
+        };
+        log.append(&mut olog);
+        let bytes = match r {
+            Ok(b) => b,
+            Err(e) => {
+                drop(file);
+                let _ = std::fs::remove_file(&tmp);
+                return match e {
+                    OutputError::Fatal(msg) => stop(log, msg),
+                    OutputError::Io(e) => {
+                        log.push(msg(
+                            Level::Err,
+                            format!(
+                                "Could not write index '{}': {}\n",
+                                o.name,
+                                crate::error::strerror(e.raw_os_error().unwrap_or(5))
+                            ),
+                        ));
+                        stop(log, Vec::new())
+                    }
+                };
             }
         };
         if let Err(e) = file.write_all(&bytes).and_then(|()| file.flush()) {
@@ -665,5 +684,5 @@ fn commit(
             );
         }
     }
-    Ok(())
+    Ok(true)
 }
