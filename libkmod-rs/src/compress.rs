@@ -1,4 +1,4 @@
-//! Whole-file decompression of compressed modules.
+//! Decompression of compressed modules.
 //!
 //! Compression is told by the first bytes of the file only (the name does not matter):
 //!
@@ -12,7 +12,12 @@
 //! Each decompressor is behind its own cargo feature. Failures carry kmod's message
 //! (`xz: File is corrupt`, `zstd: Src size is incorrect`, ...) and the libkmod
 //! function name kmod logs it under. Output is capped (see [`DEFAULT_LIMIT`]) so a
-//! decompression bomb is an error, not an out-of-memory kill.
+//! decompression bomb is an error, not an out-of-memory kill; it is the only large
+//! allocation: a file is read as the decoder goes (xz in kmod's `BUFSIZ` reads),
+//! never whole in advance, and a failed allocation is an error (`ENOMEM`).
+//!
+//! A gzip member may be followed by further members; anything else after a member
+//! (zero padding) is ignored, as zlib's `gzread` (kmod's reader) ignores it.
 //!
 //! Beyond kmod: a zstd frame that does not record its content size (made by `zstd`
 //! reading a pipe) is decoded as a stream instead of being refused.

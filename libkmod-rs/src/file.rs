@@ -3,6 +3,8 @@
 //!
 //! As in kmod, a file shorter than 6 bytes is rejected with `EINVAL` before anything
 //! else; a plain file is memory-mapped, a compressed one is decompressed into memory.
+//! A file that is not a regular one is refused with `EINVAL` (kmod's mapping of it
+//! fails) before anything more is read from it.
 
 use crate::compress::{self, Compression, Input, Output};
 use crate::elf::{Segment, SparseImage};
