@@ -88,15 +88,11 @@ fn kmod(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
     let mut options = Getopt::new(argv0, args, OPTS, true);
     // the first option ends it: -h, -V or an error
     if let Some(f) = options.next() {
-        return match f {
-            Ok(f) => usage::help_or_version(f.id == Id::Help, env, || kmod_help(&prog)),
-            Err(e) => {
-                let _ = env.err.write_all(&e.0);
-                1
-            }
-        };
+        return usage::help_or_version(f.id == Id::Help, env, || kmod_help(&prog));
     }
-    let operands = options.operands();
+    let Some(operands) = options.finish(env.err) else {
+        return 1;
+    };
     let Some(cmd) = operands.first() else {
         let _ = env.err.write_all(b"missing command\n");
         let _ = env.out.write_all(kmod_help(&prog).as_bytes());

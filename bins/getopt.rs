@@ -60,12 +60,7 @@ impl<Id: Copy + Eq> Opt<Id> {
     ) -> Self {
         Opt {
             short: Some(short),
-            long: Some(long),
-            arg,
-            id,
-            help,
-            metavar: "",
-            beyond_kmod: false,
+            ..Opt::long(long, arg, id, help)
         }
     }
 
@@ -208,11 +203,17 @@ impl GetoptError {
     fn new(parts: &[&[u8]]) -> Self {
         GetoptError(parts.concat())
     }
+
+    /// Print the diagnostic to `err`; the status the tool then exits with (1).
+    pub fn report(&self, err: &mut dyn std::io::Write) -> i32 {
+        let _ = err.write_all(&self.0);
+        1
+    }
 }
 
 /// `getopt_long` over `args` (without `argv[0]`): an iterator of options in
-/// command-line order, ending at the end of the options or at the first error
-/// (yielded as `Err`). [`Getopt::operands`] then gives the operands in order.
+/// command-line order, ending at the end of the options or at the first error.
+/// [`Getopt::finish`] then gives the operands in order, or prints that error.
 pub struct Getopt<'t, Id: Copy + Eq> {
     argv0: Vec<u8>,
     args: Vec<Vec<u8>>,
@@ -225,6 +226,8 @@ pub struct Getopt<'t, Id: Copy + Eq> {
     cluster: Option<(usize, usize)>,
     operands: Vec<Vec<u8>>,
     done: bool,
+    /// The error that ended the options.
+    error: Option<GetoptError>,
 }
 
 impl<'t, Id: Copy + Eq> Getopt<'t, Id> {
@@ -248,22 +251,38 @@ impl<'t, Id: Copy + Eq> Getopt<'t, Id> {
             cluster: None,
             operands: Vec::new(),
             done: false,
+            error: None,
         }
     }
 
     /// The operands, in order: those skipped over so far (all of them once the
-    /// iterator has ended) and everything not yet looked at.
-    #[must_use]
-    pub fn operands(mut self) -> Vec<Vec<u8>> {
+    /// iterator has ended) and everything not yet looked at; or the error that
+    /// ended the options.
+    pub fn result(mut self) -> Result<Vec<Vec<u8>>, GetoptError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
         let rest = self.args.split_off(self.next.min(self.args.len()));
         self.operands.extend(rest);
-        self.operands
+        Ok(self.operands)
     }
 
-    /// Record the end of parsing when `r` is an error.
-    fn check(&mut self, r: Result<Found<Id>, GetoptError>) -> Result<Found<Id>, GetoptError> {
-        self.done |= r.is_err();
-        r
+    /// [`Getopt::result`], the error printed to `err` (`None`: the tool exits 1,
+    /// as kmod's tools do on `getopt_long`'s `'?'`).
+    pub fn finish(self, err: &mut dyn std::io::Write) -> Option<Vec<Vec<u8>>> {
+        self.result().map_err(|e| e.report(err)).ok()
+    }
+
+    /// The option, or the end of parsing when `r` is an error.
+    fn check(&mut self, r: Result<Found<Id>, GetoptError>) -> Option<Found<Id>> {
+        match r {
+            Ok(f) => Some(f),
+            Err(e) => {
+                self.done = true;
+                self.error = Some(e);
+                None
+            }
+        }
     }
 
     fn short(&mut self, i: usize, k: usize) -> Result<Found<Id>, GetoptError> {
@@ -342,7 +361,7 @@ impl<'t, Id: Copy + Eq> Getopt<'t, Id> {
 }
 
 impl<Id: Copy + Eq> Iterator for Getopt<'_, Id> {
-    type Item = Result<Found<Id>, GetoptError>;
+    type Item = Found<Id>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
@@ -350,7 +369,7 @@ impl<Id: Copy + Eq> Iterator for Getopt<'_, Id> {
         }
         if let Some((i, k)) = self.cluster {
             let r = self.short(i, k);
-            return Some(self.check(r));
+            return self.check(r);
         }
         while self.next < self.args.len() {
             let i = self.next;
@@ -371,10 +390,10 @@ impl<Id: Copy + Eq> Iterator for Getopt<'_, Id> {
             if a[1] == b'-' {
                 let body = a[2..].to_vec();
                 let r = self.long(&body);
-                return Some(self.check(r));
+                return self.check(r);
             }
             let r = self.short(i, 1);
-            return Some(self.check(r));
+            return self.check(r);
         }
         self.done = true;
         None
@@ -457,10 +476,10 @@ pub fn parse<Id: Copy + Eq>(
     stop_at_operand: bool,
 ) -> Result<Parsed<Id>, GetoptError> {
     let mut g = Getopt::new(argv0, args, opts, stop_at_operand);
-    let found = g.by_ref().collect::<Result<Vec<_>, _>>()?;
+    let found = g.by_ref().collect();
     Ok(Parsed {
         opts: found,
-        operands: g.operands(),
+        operands: g.result()?,
     })
 }
 
@@ -589,9 +608,10 @@ mod tests {
     fn options_come_one_at_a_time_until_the_first_error() {
         let a = args(&["-a", "m", "-Z", "-n"]);
         let mut g = Getopt::new(b"x", &a, OPTS, false);
-        assert_eq!(g.next().unwrap().unwrap().id, T::A);
-        assert!(g.next().unwrap().is_err());
+        assert_eq!(g.next().unwrap().id, T::A);
         assert!(g.next().is_none());
+        assert!(g.next().is_none());
+        assert_eq!(g.result().unwrap_err().0, b"x: invalid option -- 'Z'\n");
     }
 
     #[test]

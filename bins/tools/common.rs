@@ -1,9 +1,10 @@
 //! What several tools share: libkmod's context creation as the tools see it, the
-//! module directory from `-b`/`-k`/`-S`/`uname`, and kmod's module parameter
-//! quoting.
+//! module directory from `-b`/`-k`/`-S`/`uname`, kmod's module parameter quoting,
+//! and the options insmod, rmmod and lsmod have in common.
 
-use crate::diag::{LibkmodSink, libkmod};
+use crate::diag::{LibkmodSink, Log, libkmod};
 use crate::env::Env;
+use crate::usage;
 use libkmod_rs::{ConfigSource, Diagnostic, Errno, Level, ModuleDir, Sink};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
@@ -128,5 +129,55 @@ mod tests {
             options_from_args(&["a=1", "b=x y", "c='p q'", "d e"]),
             b"a=1 b=\"x y\" c='p q' d e"
         );
+    }
+}
+
+/// `-s`, `-v`, `-V` and `-h`: the options insmod, rmmod and lsmod share, which kmod's
+/// three tools handle alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shared {
+    /// `-s`: messages to syslog.
+    Syslog,
+    /// `-v`: one level more of messages.
+    Verbose,
+    /// `-V`.
+    Version,
+    /// `-h`.
+    Help,
+}
+
+/// What the [`Shared`] options set.
+#[derive(Debug, Default)]
+pub struct SharedFlags {
+    syslog: bool,
+    /// How many `-v`.
+    pub verbose: i32,
+}
+
+impl SharedFlags {
+    /// Take one shared option: `Some(status)` when it ends the tool (`-h` prints
+    /// `help()`, `-V` the version).
+    pub fn take(
+        &mut self,
+        s: Shared,
+        env: &mut Env<'_>,
+        help: impl FnOnce() -> String,
+    ) -> Option<i32> {
+        match s {
+            Shared::Syslog => self.syslog = true,
+            Shared::Verbose => self.verbose += 1,
+            Shared::Help | Shared::Version => {
+                return Some(usage::help_or_version(s == Shared::Help, env, help));
+            }
+        }
+        None
+    }
+
+    /// The tool's logger, writing to syslog with `-s`.
+    #[must_use]
+    pub fn log(&self, prog: &str, env: &Env<'_>) -> Log {
+        let mut log = Log::new(prog);
+        log.open(self.syslog, &env.root);
+        log
     }
 }

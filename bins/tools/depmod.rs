@@ -207,13 +207,6 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
     let mut verbose = 0;
     let mut options = Getopt::new(argv0, args, OPTS, env.vars.posixly_correct);
     for f in options.by_ref() {
-        let f = match f {
-            Ok(f) => f,
-            Err(e) => {
-                let _ = env.err.write_all(&e.0);
-                return 1;
-            }
-        };
         let v = f.arg().to_vec();
         match f.id {
             Id::All => all = true,
@@ -240,6 +233,9 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
             }
         }
     }
+    let Some(operands) = options.finish(env.err) else {
+        return 1;
+    };
     log.set_threshold(match verbose {
         0 => Level::Warning,
         1 => Level::Notice,
@@ -247,7 +243,7 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
         _ => Level::Debug,
     });
     opts.verbose = verbose > 0;
-    let mut operands = options.operands().into_iter();
+    let mut operands = operands.into_iter();
     let kversion = match operands.next() {
         Some(v) => {
             if !is_version_number(&v) {

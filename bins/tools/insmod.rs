@@ -9,7 +9,7 @@
 //! file the kernel cannot decompress is decompressed here and loaded with
 //! `init_module` (see [`libkmod_rs::insert`]).
 
-use super::common;
+use super::common::{self, Shared, SharedFlags};
 use crate::diag::Log;
 use crate::env::Env;
 use crate::getopt::{self, Getopt, HasArg, Opt};
@@ -30,14 +30,8 @@ pub enum Id {
     ForceModversion,
     /// `--force-vermagic` (beyond kmod 34.2, as modprobe has it).
     ForceVermagic,
-    /// `-s`.
-    Syslog,
-    /// `-v`.
-    Verbose,
-    /// `-V`.
-    Version,
-    /// `-h`.
-    Help,
+    /// `-s`, `-v`, `-V`, `-h`.
+    Shared(Shared),
 }
 
 /// insmod's options, in kmod's order; `--force-modversion` and `--force-vermagic`
@@ -52,10 +46,10 @@ pub const OPTS: &[Opt<Id>] = &[
     ),
     getopt::force_modversion(Id::ForceModversion).beyond_kmod(),
     getopt::force_vermagic(Id::ForceVermagic).beyond_kmod(),
-    getopt::syslog(Id::Syslog),
-    getopt::verbose(Id::Verbose),
-    getopt::version(Id::Version),
-    getopt::help(Id::Help),
+    getopt::syslog(Id::Shared(Shared::Syslog)),
+    getopt::verbose(Id::Shared(Shared::Verbose)),
+    getopt::version(Id::Shared(Shared::Version)),
+    getopt::help(Id::Shared(Shared::Help)),
 ];
 
 /// `--help`: kmod's text, with the two options beyond kmod after `--force`.
@@ -91,17 +85,9 @@ pub fn mod_strerror(e: Errno) -> String {
 pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
     let prog = usage::short_name(argv0);
     let mut flags = InsertFlags::default();
-    let mut use_syslog = false;
-    let mut verbose = 0;
+    let mut shared = SharedFlags::default();
     let mut options = Getopt::new(argv0, args, OPTS, env.vars.posixly_correct);
     for f in options.by_ref() {
-        let f = match f {
-            Ok(f) => f,
-            Err(e) => {
-                let _ = env.err.write_all(&e.0);
-                return 1;
-            }
-        };
         match f.id {
             Id::Force => {
                 flags = InsertFlags {
@@ -111,16 +97,17 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
             }
             Id::ForceModversion => flags.force_modversion = true,
             Id::ForceVermagic => flags.force_vermagic = true,
-            Id::Syslog => use_syslog = true,
-            Id::Verbose => verbose += 1,
-            Id::Help | Id::Version => {
-                return usage::help_or_version(f.id == Id::Help, env, || HELP.render(OPTS, &prog));
+            Id::Shared(s) => {
+                if let Some(status) = shared.take(s, env, || HELP.render(OPTS, &prog)) {
+                    return status;
+                }
             }
         }
     }
-    let operands = options.operands();
-    let mut log = Log::new(&prog);
-    log.open(use_syslog, &env.root);
+    let Some(operands) = options.finish(env.err) else {
+        return 1;
+    };
+    let mut log = shared.log(&prog, env);
     let Some(filename) = operands.first() else {
         log.error(env.err, "missing filename.\n");
         return 1;
@@ -134,7 +121,7 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
         log.error(env.err, "kmod_new() failed!\n");
         return 1;
     }
-    log.setup(env.err, verbose);
+    log.setup(env.err, shared.verbose);
     let r = insmod(&log, env, filename, &opts, flags);
     log.finish(env.err);
     r

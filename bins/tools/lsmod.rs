@@ -7,7 +7,7 @@
 //! holders from `holders/` in readdir order; unreadable values print as negative
 //! errnos, as kmod prints them.
 
-use super::common;
+use super::common::{self, Shared, SharedFlags};
 use crate::diag::Log;
 use crate::env::Env;
 use crate::getopt::{self, Getopt, Opt};
@@ -19,22 +19,16 @@ use std::ffi::OsString;
 /// What lsmod's options mean.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Id {
-    /// `-s`.
-    Syslog,
-    /// `-v`.
-    Verbose,
-    /// `-V`.
-    Version,
-    /// `-h`.
-    Help,
+    /// `-s`, `-v`, `-V`, `-h`.
+    Shared(Shared),
 }
 
 /// lsmod's options.
 pub const OPTS: &[Opt<Id>] = &[
-    getopt::syslog(Id::Syslog),
-    getopt::verbose(Id::Verbose),
-    getopt::version(Id::Version),
-    getopt::help(Id::Help),
+    getopt::syslog(Id::Shared(Shared::Syslog)),
+    getopt::verbose(Id::Shared(Shared::Verbose)),
+    getopt::version(Id::Shared(Shared::Version)),
+    getopt::help(Id::Shared(Shared::Help)),
 ];
 
 /// `--help`.
@@ -61,28 +55,21 @@ pub fn run_list(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
 }
 
 fn lsmod(prog: &str, argv0: &[u8], args: &[OsString], posix: bool, env: &mut Env<'_>) -> i32 {
-    let mut use_syslog = false;
-    let mut verbose = 0;
+    let mut shared = SharedFlags::default();
     let mut options = Getopt::new(argv0, args, OPTS, posix || env.vars.posixly_correct);
     for f in options.by_ref() {
-        let f = match f {
-            Ok(f) => f,
-            Err(e) => {
-                let _ = env.err.write_all(&e.0);
-                return 1;
-            }
-        };
         match f.id {
-            Id::Syslog => use_syslog = true,
-            Id::Verbose => verbose += 1,
-            Id::Help | Id::Version => {
-                return usage::help_or_version(f.id == Id::Help, env, || HELP.render(OPTS, prog));
+            Id::Shared(s) => {
+                if let Some(status) = shared.take(s, env, || HELP.render(OPTS, prog)) {
+                    return status;
+                }
             }
         }
     }
-    let operands = options.operands();
-    let mut log = Log::new(prog);
-    log.open(use_syslog, &env.root);
+    let Some(operands) = options.finish(env.err) else {
+        return 1;
+    };
+    let mut log = shared.log(prog, env);
     if !operands.is_empty() {
         log.error(env.err, "too many arguments provided.\n");
         return 1;
@@ -91,7 +78,7 @@ fn lsmod(prog: &str, argv0: &[u8], args: &[OsString], posix: bool, env: &mut Env
         log.error(env.err, "kmod_new() failed!\n");
         return 1;
     };
-    log.setup(env.err, verbose);
+    log.setup(env.err, shared.verbose);
     let r = list(&log, &dir, env);
     log.finish(env.err);
     let _ = env.out.flush();

@@ -159,13 +159,6 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
     };
     let mut options = Getopt::new(argv0, args, OPTS, env.vars.posixly_correct);
     for f in options.by_ref() {
-        let f = match f {
-            Ok(f) => f,
-            Err(e) => {
-                let _ = env.err.write_all(&e.0);
-                return 1;
-            }
-        };
         match f.id {
             Id::Author => a.field = Some(b"author".to_vec()),
             Id::Description => a.field = Some(b"description".to_vec()),
@@ -182,7 +175,10 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
             }
         }
     }
-    a.names = options.operands();
+    let Some(names) = options.finish(env.err) else {
+        return 1;
+    };
+    a.names = names;
     if a.names.is_empty() {
         log.error(env.err, "missing module or filename.\n");
         return 1;

@@ -6,7 +6,7 @@
 //! cannot even be named stops the run; any other failure goes on with the next one.
 //! The "in use by" message is kmod master's single line (34.2 split it over lines).
 
-use super::common;
+use super::common::{self, Shared, SharedFlags};
 use crate::diag::Log;
 use crate::env::Env;
 use crate::getopt::{self, Getopt, HasArg, Opt};
@@ -20,14 +20,8 @@ use std::path::Path;
 pub enum Id {
     /// `-f`.
     Force,
-    /// `-s`.
-    Syslog,
-    /// `-v`.
-    Verbose,
-    /// `-V`.
-    Version,
-    /// `-h`.
-    Help,
+    /// `-s`, `-v`, `-V`, `-h`.
+    Shared(Shared),
 }
 
 /// rmmod's options.
@@ -39,10 +33,10 @@ pub const OPTS: &[Opt<Id>] = &[
         Id::Force,
         "DANGEROUS: forces a module unload and may\ncrash your machine",
     ),
-    getopt::syslog(Id::Syslog),
-    getopt::verbose(Id::Verbose),
-    getopt::version(Id::Version),
-    getopt::help(Id::Help),
+    getopt::syslog(Id::Shared(Shared::Syslog)),
+    getopt::verbose(Id::Shared(Shared::Verbose)),
+    getopt::version(Id::Shared(Shared::Version)),
+    getopt::help(Id::Shared(Shared::Help)),
 ];
 
 /// `--help`.
@@ -62,29 +56,22 @@ fn msg(parts: &[&[u8]]) -> Vec<u8> {
 pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
     let prog = usage::short_name(argv0);
     let mut force = false;
-    let mut use_syslog = false;
-    let mut verbose = 0;
+    let mut shared = SharedFlags::default();
     let mut options = Getopt::new(argv0, args, OPTS, env.vars.posixly_correct);
     for f in options.by_ref() {
-        let f = match f {
-            Ok(f) => f,
-            Err(e) => {
-                let _ = env.err.write_all(&e.0);
-                return 1;
-            }
-        };
         match f.id {
             Id::Force => force = true,
-            Id::Syslog => use_syslog = true,
-            Id::Verbose => verbose += 1,
-            Id::Help | Id::Version => {
-                return usage::help_or_version(f.id == Id::Help, env, || HELP.render(OPTS, &prog));
+            Id::Shared(s) => {
+                if let Some(status) = shared.take(s, env, || HELP.render(OPTS, &prog)) {
+                    return status;
+                }
             }
         }
     }
-    let operands = options.operands();
-    let mut log = Log::new(&prog);
-    log.open(use_syslog, &env.root);
+    let Some(operands) = options.finish(env.err) else {
+        return 1;
+    };
+    let mut log = shared.log(&prog, env);
     if operands.is_empty() {
         log.error(env.err, "missing module name.\n");
         return 1;
@@ -93,7 +80,7 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
         log.error(env.err, "kmod_new() failed!\n");
         return 1;
     };
-    log.setup(env.err, verbose);
+    log.setup(env.err, shared.verbose);
     let mut failed = false;
     for arg in &operands {
         let m = if std::fs::metadata(getopt::os(arg)).is_ok() {

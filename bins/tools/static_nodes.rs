@@ -180,14 +180,8 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
     let prog = "kmod";
     let mut output: Option<Vec<u8>> = None;
     let mut format = "human";
-    for f in Getopt::new(argv0, args, OPTS, true) {
-        let f = match f {
-            Ok(f) => f,
-            Err(e) => {
-                let _ = env.err.write_all(&e.0);
-                return 1;
-            }
-        };
+    let mut options = Getopt::new(argv0, args, OPTS, true);
+    for f in options.by_ref() {
         match f.id {
             Id::Output => output = f.value,
             Id::Format => {
@@ -207,6 +201,9 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
                 return 0;
             }
         }
+    }
+    if options.finish(env.err).is_none() {
+        return 1;
     }
     let Ok(release) = env.kernel.release() else {
         let _ = env.err.write_all(b"Error: uname failed!\n");

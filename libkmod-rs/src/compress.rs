@@ -59,6 +59,7 @@ impl Compression {
 
     /// The name the kernel uses in `/sys/module/compression` (`none` for plain files).
     #[must_use]
+    #[cfg(any(test, feature = "fake-kernel", feature = "fuzzing"))]
     pub(crate) fn kernel_name(self) -> &'static str {
         match self {
             Compression::None => "none",
@@ -292,7 +293,9 @@ impl<'a> Output<'a> {
     }
 }
 
-/// Decompress a whole file image of the given compression, with a size cap.
+/// Decompress a whole file image of the given compression, with a size cap (for
+/// the fake kernel and the fuzz targets; modules are read by `file`, streamed).
+#[cfg(any(test, feature = "fake-kernel", feature = "fuzzing"))]
 pub(crate) fn decompress(
     path: &Path,
     compression: Compression,
@@ -300,25 +303,13 @@ pub(crate) fn decompress(
     limit: u64,
 ) -> Result<Vec<u8>, Error> {
     let mut out = Vec::new();
-    decompress_into(path, compression, input, limit, &mut out)?;
-    Ok(out)
-}
-
-/// [`decompress`] into `out` (cleared first; its capacity is reused, which saves
-/// a fresh allocation and its page faults per file when reading many modules).
-pub(crate) fn decompress_into(
-    path: &Path,
-    compression: Compression,
-    input: &[u8],
-    limit: u64,
-    out: &mut Vec<u8>,
-) -> Result<(), Error> {
     decompress_input(
         path,
         compression,
         Input::Bytes(input),
-        &mut Output::new(out, limit),
-    )
+        &mut Output::new(&mut out, limit),
+    )?;
+    Ok(out)
 }
 
 /// Decompress `input` into `out`. The input is read as the decoder goes (a file

@@ -98,18 +98,13 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
     };
     let mut options = Getopt::new(argv0, &all, OPTS, env.vars.posixly_correct);
     for f in options.by_ref() {
-        let f = match f {
-            Ok(f) => f,
-            Err(e) => {
-                let _ = env.err.write_all(&e.0);
-                return 1;
-            }
-        };
         if let Step::Exit(code) = apply(&mut o, f, &prog, env) {
             return code;
         }
     }
-    let args = options.operands();
+    let Some(args) = options.finish(env.err) else {
+        return 1;
+    };
     if !o.use_syslog && env.root.is_host() && !stderr_usable() {
         o.use_syslog = true;
     }

@@ -27,30 +27,18 @@ pub(crate) mod parse;
 
 use cmdline::parse_kcmdline;
 
-use crate::Root;
 use crate::diag::Sink;
-use std::ffi::OsString;
+use crate::shared::conf::{EntryKind, basename, dir_entries, read_config, to_path};
+use crate::{Errno, Root};
+
 use std::io::Read;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// glibc's `PATH_MAX`: `<dir>/<name>` paths this long or longer are not opened.
 const PATH_MAX: usize = 4096;
 /// kmod reads at most this many bytes of `/proc/cmdline` (its buffer is 4096 bytes).
 const KCMDLINE_MAX: usize = 4095;
-
-/// Configuration files (`modprobe.d`, `depmod.d`) are read up to this size: one
-/// holding more, such as a device that never ends (`/dev/zero`), is ignored with
-/// an error instead of being read without end.
-pub(crate) const CONFIG_MAX: u64 = 4 << 20;
-
-/// The contents of a configuration file, or None when it holds more than
-/// [`CONFIG_MAX`] bytes. A read error ends the file as EOF does for `getc()`.
-pub(crate) fn read_config(file: &mut std::fs::File) -> Option<Vec<u8>> {
-    let mut buf = Vec::new();
-    let _ = file.take(CONFIG_MAX + 1).read_to_end(&mut buf);
-    (buf.len() as u64 <= CONFIG_MAX).then_some(buf)
-}
 
 /// `alias PATTERN MODULE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,16 +210,8 @@ pub struct ConfigRecord {
     pub value: Option<Vec<u8>>,
 }
 
-fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn to_path(b: &[u8]) -> PathBuf {
-    PathBuf::from(OsString::from_vec(b.to_vec()))
-}
-
-fn log(out: &mut dyn Sink, func: &'static str, message: String) {
-    crate::diag::err(out, func, message);
+fn log(out: &mut dyn Sink, func: &'static str, message: &[&[u8]]) {
+    crate::diag::err(out, func, message.concat());
 }
 
 /// Insert keeping the list sorted by name; a name already present is ignored.
@@ -247,79 +227,38 @@ fn list_source(files: &mut Vec<ConfFile>, path: &[u8], out: &mut dyn Sink) {
         return;
     };
     if !meta.is_dir() {
-        // glibc basename(): everything after the last '/'.
-        let name = match path.iter().rposition(|&b| b == b'/') {
-            Some(i) => &path[i + 1..],
-            None => path,
+        let file = ConfFile {
+            name: basename(path).to_vec(),
+            path: to_path(path),
         };
-        insert_sorted(
-            files,
-            ConfFile {
-                name: name.to_vec(),
-                path: to_path(path),
-            },
-        );
+        insert_sorted(files, file);
         return;
     }
-    let rd = match std::fs::read_dir(to_path(path)) {
-        Ok(rd) => rd,
+    let entries = match dir_entries(path) {
+        Ok(entries) => entries,
         Err(e) => {
-            log(
-                out,
-                "conf_files_list",
-                format!(
-                    "opendir({}): {}\n",
-                    lossy(path),
-                    crate::error::strerror(e.raw_os_error().unwrap_or(5))
-                ),
-            );
+            let e = Errno::from(&e).to_string();
+            let message: &[&[u8]] = &[b"opendir(", path, b"): ", e.as_bytes(), b"\n"];
+            log(out, "conf_files_list", message);
             return;
         }
     };
-    for entry in rd {
-        let Ok(entry) = entry else { break };
-        let name = entry.file_name();
-        let name = name.as_bytes();
-        if name.first() == Some(&b'.') || name.len() < 6 || !name.ends_with(b".conf") {
-            continue;
-        }
-        let mut full = path.to_vec();
-        full.push(b'/');
-        full.extend_from_slice(name);
-        match std::fs::metadata(to_path(&full)) {
-            Err(_) => {
-                log(
-                    out,
-                    "conf_files_filter_out",
-                    format!(
-                        "Cannot stat directory entry: {}/{}\n",
-                        lossy(path),
-                        lossy(name)
-                    ),
-                );
+    for e in entries {
+        let problem: &[u8] = match e.kind {
+            EntryKind::NotConf => continue,
+            EntryKind::Unstattable => b"Cannot stat directory entry: ",
+            EntryKind::Dir => b"Directories inside directories are not supported: ",
+            EntryKind::Conf => {
+                let file = ConfFile {
+                    name: e.name,
+                    path: to_path(&e.path),
+                };
+                insert_sorted(files, file);
                 continue;
             }
-            Ok(m) if m.is_dir() => {
-                log(
-                    out,
-                    "conf_files_filter_out",
-                    format!(
-                        "Directories inside directories are not supported: {}/{}\n",
-                        lossy(path),
-                        lossy(name)
-                    ),
-                );
-                continue;
-            }
-            Ok(_) => {}
-        }
-        insert_sorted(
-            files,
-            ConfFile {
-                name: name.to_vec(),
-                path: to_path(&full),
-            },
-        );
+        };
+        let message: &[&[u8]] = &[problem, path, b"/", &e.name, b"\n"];
+        log(out, "conf_files_filter_out", message);
     }
 }
 
@@ -379,15 +318,14 @@ impl Config {
             let bytes = f.path.as_os_str().as_bytes();
             if bytes.len() >= PATH_MAX {
                 if let Some(cut) = bytes.len().checked_sub(f.name.len() + 1) {
-                    log(
-                        out,
-                        "kmod_config_new",
-                        format!(
-                            "Error parsing {}/{}: path too long\n",
-                            lossy(&bytes[..cut]),
-                            lossy(&f.name)
-                        ),
-                    );
+                    let message: &[&[u8]] = &[
+                        b"Error parsing ",
+                        &bytes[..cut],
+                        b"/",
+                        &f.name,
+                        b": path too long\n",
+                    ];
+                    log(out, "kmod_config_new", message);
                 }
                 continue;
             }
@@ -395,18 +333,12 @@ impl Config {
                 continue;
             };
             let Some(buf) = read_config(&mut file) else {
-                log(
-                    out,
-                    "kmod_config_new",
-                    format!(
-                        "Error parsing {}: {}\n",
-                        lossy(bytes),
-                        crate::error::strerror(crate::error::errno::EFBIG)
-                    ),
-                );
+                let e = Errno::from_raw(crate::error::errno::EFBIG).to_string();
+                let message: &[&[u8]] = &[b"Error parsing ", bytes, b": ", e.as_bytes(), b"\n"];
+                log(out, "kmod_config_new", message);
                 continue;
             };
-            cfg.parse_bytes(&lossy(bytes), &buf, out);
+            cfg.parse_bytes(bytes, &buf, out);
         }
         cfg.read_kcmdline(root, out);
         cfg
@@ -420,15 +352,15 @@ impl Config {
         };
         let mut buf = Vec::new();
         if let Err(e) = file.take(KCMDLINE_MAX as u64).read_to_end(&mut buf) {
-            log(
-                out,
-                "kmod_config_parse_kcmdline",
-                format!(
-                    "could not read from '{}': {}\n",
-                    crate::paths::PROC_CMDLINE,
-                    crate::error::strerror(e.raw_os_error().unwrap_or(5))
-                ),
-            );
+            let e = Errno::from(&e).to_string();
+            let message: &[&[u8]] = &[
+                b"could not read from '",
+                crate::paths::PROC_CMDLINE.as_bytes(),
+                b"': ",
+                e.as_bytes(),
+                b"\n",
+            ];
+            log(out, "kmod_config_parse_kcmdline", message);
             return;
         }
         parse_kcmdline(self, &buf, out);
@@ -436,7 +368,7 @@ impl Config {
 
     /// Parse the contents of one configuration file called `filename` (as reported
     /// in messages).
-    pub(crate) fn parse_bytes(&mut self, filename: &str, content: &[u8], out: &mut dyn Sink) {
+    pub(crate) fn parse_bytes(&mut self, filename: &[u8], content: &[u8], out: &mut dyn Sink) {
         parse::parse_file(self, filename, content, out);
     }
 

@@ -3,42 +3,6 @@
 use super::{Alias, Config, ModCommand, ModOptions, SoftDep, SoftDepKind, WeakDep};
 use crate::diag::Sink;
 
-/// One logical line (backslash-newline continuations joined, other backslashes
-/// dropped with the next byte kept) and the number of the physical line ending it,
-/// like kmod's `freadline_wrapped` (modprobe.d and depmod.d alike).
-pub(crate) fn next_line(buf: &[u8], pos: &mut usize, linenum: &mut u32) -> Option<Vec<u8>> {
-    let mut line = Vec::new();
-    let mut n = 0u32;
-    loop {
-        let Some(&c) = buf.get(*pos) else {
-            if line.is_empty() {
-                return None;
-            }
-            *linenum = linenum.wrapping_add(n + 1);
-            return Some(line);
-        };
-        *pos += 1;
-        match c {
-            b'\n' => {
-                *linenum = linenum.wrapping_add(n + 1);
-                return Some(line);
-            }
-            b'\\' => match buf.get(*pos) {
-                Some(b'\n') => {
-                    *pos += 1;
-                    n += 1;
-                }
-                None => {}
-                Some(&next) => {
-                    *pos += 1;
-                    line.push(next);
-                }
-            },
-            _ => line.push(c),
-        }
-    }
-}
-
 /// `strtok_r` over spaces and TABs: the next word and the rest after the single
 /// delimiter that ended it.
 fn token(s: &[u8]) -> (Option<&[u8]>, &[u8]) {
@@ -147,40 +111,33 @@ fn key(t: Option<&[u8]>) -> Option<Vec<u8>> {
 }
 
 /// Parse one file's contents into `cfg`.
-pub(super) fn parse_file(cfg: &mut Config, filename: &str, content: &[u8], out: &mut dyn Sink) {
-    let mut pos = 0;
-    let mut linenum = 0u32;
-    while let Some(line) = next_line(content, &mut pos, &mut linenum) {
-        let line = match line.iter().position(|&b| b == 0) {
-            Some(n) => &line[..n],
-            None => &line[..],
-        };
-        if line.is_empty() || line[0] == b'#' {
-            continue;
-        }
-        let (Some(cmd), rest) = token(line) else {
+pub(super) fn parse_file(cfg: &mut Config, filename: &[u8], content: &[u8], out: &mut dyn Sink) {
+    for (linenum, line) in crate::shared::conf::lines(content) {
+        let (Some(cmd), rest) = token(&line) else {
             continue;
         };
         if !parse_directive(cfg, cmd, rest) {
-            if cmd == b"include" || cmd == b"config" {
-                crate::diag::err(
-                    out,
-                    "kmod_config_parse",
-                    format!(
-                        "{filename}: command {} is deprecated and not parsed anymore\n",
-                        String::from_utf8_lossy(cmd)
-                    ),
-                );
+            let message = if cmd == b"include" || cmd == b"config" {
+                [
+                    filename,
+                    b": command ",
+                    cmd,
+                    b" is deprecated and not parsed anymore\n",
+                ]
+                .concat()
             } else {
-                crate::diag::err(
-                    out,
-                    "kmod_config_parse",
-                    format!(
-                        "{filename} line {linenum}: ignoring bad line starting with '{}'\n",
-                        String::from_utf8_lossy(cmd)
-                    ),
-                );
-            }
+                let n = linenum.to_string();
+                [
+                    filename,
+                    b" line ",
+                    n.as_bytes(),
+                    b": ignoring bad line starting with '",
+                    cmd,
+                    b"'\n",
+                ]
+                .concat()
+            };
+            crate::diag::err(out, "kmod_config_parse", message);
         }
     }
 }

@@ -1,9 +1,13 @@
 use super::*;
 
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
 fn parse(text: &str) -> (Config, Vec<String>) {
     let mut cfg = Config::default();
     let mut out = Vec::new();
-    cfg.parse_bytes("f.conf", text.as_bytes(), &mut out);
+    cfg.parse_bytes(b"f.conf", text.as_bytes(), &mut out);
     (
         cfg,
         out.into_iter()
@@ -161,7 +165,7 @@ fn arbitrary_bytes_never_panic() {
         }
         let mut cfg = Config::default();
         let mut out = Vec::new();
-        cfg.parse_bytes("f", &v, &mut out);
+        cfg.parse_bytes(b"f", &v, &mut out);
         parse_kcmdline(&mut cfg, &v, &mut out);
         let _ = cfg.records();
         for s in &cfg.softdeps {

@@ -23,12 +23,11 @@
 //! parsed last comes first.  That is the order depmod walks them,
 //! for the priority decision and for scanning the external directories.
 
-use crate::Root;
-use crate::config::parse::next_line;
-use crate::error::strerror;
+use crate::shared::conf::{EntryKind, basename, dir_entries, lines, read_config, to_path};
+use crate::{Errno, Root};
 use std::collections::VecDeque;
-use std::ffi::OsString;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 pub(crate) use crate::diag::{Diagnostic, Level};
@@ -66,13 +65,9 @@ pub(crate) struct DepmodConfig {
     pub(crate) excludes: VecDeque<Vec<u8>>,
 }
 
-fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// The errno of an I/O error (EIO when it has none).
-fn errno_of(e: &std::io::Error) -> i32 {
-    e.raw_os_error().unwrap_or(5)
+/// A depmod message at `level`, from byte strings (names and paths as given).
+fn bmsg(level: Level, parts: &[&[u8]]) -> Diagnostic {
+    msg(level, parts.concat())
 }
 
 /// A configuration file to parse: its name (the sort key) and the path used to open
@@ -86,16 +81,12 @@ struct CfgFile {
 /// Insert keeping the list sorted by name; a name already present is ignored.
 fn insert_sorted(files: &mut Vec<CfgFile>, file: CfgFile, log: &mut Vec<Diagnostic>) {
     match files.binary_search_by(|f| f.name.as_slice().cmp(&file.name)) {
-        Ok(_) => log.push(msg(
+        Ok(_) => log.push(bmsg(
             Level::Debug,
-            format!("Ignoring duplicate config file: {}\n", lossy(&file.path)),
+            &[b"Ignoring duplicate config file: ", &file.path, b"\n"],
         )),
         Err(at) => files.insert(at, file),
     }
-}
-
-fn to_path(b: &[u8]) -> PathBuf {
-    PathBuf::from(OsString::from_vec(b.to_vec()))
 }
 
 /// List one source (file or directory) into `files`.
@@ -103,101 +94,53 @@ fn list_source(files: &mut Vec<CfgFile>, path: &[u8], log: &mut Vec<Diagnostic>)
     let meta = match std::fs::metadata(to_path(path)) {
         Ok(m) => m,
         Err(e) => {
-            log.push(msg(
-                Level::Debug,
-                format!(
-                    "could not stat '{}': {}\n",
-                    lossy(path),
-                    strerror(errno_of(&e))
-                ),
-            ));
+            let e = Errno::from(&e).to_string();
+            let m: &[&[u8]] = &[b"could not stat '", path, b"': ", e.as_bytes(), b"\n"];
+            log.push(bmsg(Level::Debug, m));
             return;
         }
     };
     if !meta.is_dir() {
-        // GNU basename: everything after the last '/'.
-        let name = match path.iter().rposition(|&b| b == b'/') {
-            Some(i) => &path[i + 1..],
-            None => path,
+        let file = CfgFile {
+            name: basename(path).to_vec(),
+            path: path.to_vec(),
         };
-        insert_sorted(
-            files,
-            CfgFile {
-                name: name.to_vec(),
-                path: path.to_vec(),
-            },
-            log,
-        );
+        insert_sorted(files, file, log);
         return;
     }
-    let rd = match std::fs::read_dir(to_path(path)) {
-        Ok(rd) => rd,
+    let entries = match dir_entries(path) {
+        Ok(entries) => entries,
         Err(e) => {
-            log.push(msg(
-                Level::Err,
-                format!("files list {}: {}\n", lossy(path), strerror(errno_of(&e))),
-            ));
+            let e = Errno::from(&e).to_string();
+            let m: &[&[u8]] = &[b"files list ", path, b": ", e.as_bytes(), b"\n"];
+            log.push(bmsg(Level::Err, m));
             return;
         }
     };
-    for entry in rd {
-        let Ok(entry) = entry else { break };
-        let name = entry.file_name();
-        let name = name.as_bytes();
-        if name.first() == Some(&b'.') {
-            continue;
-        }
-        if name.len() < 6 || !name.ends_with(b".conf") {
-            log.push(msg(
-                Level::Info,
-                format!(
-                    "All cfg files need .conf: {}/{}\n",
-                    lossy(path),
-                    lossy(name)
-                ),
-            ));
-            continue;
-        }
-        let mut full = path.to_vec();
-        full.push(b'/');
-        full.extend_from_slice(name);
-        match std::fs::metadata(to_path(&full)) {
-            Err(_) => {
-                log.push(msg(
-                    Level::Err,
-                    format!(
-                        "Cannot stat directory entry: {}{}\n",
-                        lossy(path),
-                        lossy(name)
-                    ),
-                ));
+    for e in entries {
+        let (level, problem, slash): (_, &[u8], &[u8]) = match e.kind {
+            EntryKind::NotConf => (Level::Info, b"All cfg files need .conf: ", b"/"),
+            // kmod's message has no slash between the directory and the name
+            EntryKind::Unstattable => (Level::Err, b"Cannot stat directory entry: ", b""),
+            EntryKind::Dir => (
+                Level::Err,
+                b"Directories inside directories are not supported: ",
+                b"/",
+            ),
+            EntryKind::Conf => {
+                let file = CfgFile {
+                    name: e.name,
+                    path: e.path,
+                };
+                insert_sorted(files, file, log);
                 continue;
             }
-            Ok(m) if m.is_dir() => {
-                log.push(msg(
-                    Level::Err,
-                    format!(
-                        "Directories inside directories are not supported: {}/{}\n",
-                        lossy(path),
-                        lossy(name)
-                    ),
-                ));
-                continue;
-            }
-            Ok(_) => {}
-        }
-        insert_sorted(
-            files,
-            CfgFile {
-                name: name.to_vec(),
-                path: full,
-            },
-            log,
-        );
+        };
+        log.push(bmsg(level, &[problem, path, slash, &e.name, b"\n"]));
     }
-    log.push(msg(
+    log.push(bmsg(
         Level::Debug,
-        format!("parsed configuration files from {}\n", lossy(path)),
+        &[b"parsed configuration files from ", path, b"\n"],
     ));
 }
 
@@ -314,59 +257,43 @@ impl DepmodConfig {
 
     /// Parse one configuration file into `self` (an unreadable file logs an error).
     pub(crate) fn parse_file(&mut self, path: &Path, kversion: &[u8], log: &mut Vec<Diagnostic>) {
-        let name = lossy(path.as_os_str().as_bytes());
+        let name = path.as_os_str().as_bytes();
+        let failed = |e: Errno| {
+            bmsg(
+                Level::Err,
+                &[b"file parse ", name, b": ", e.to_string().as_bytes(), b"\n"],
+            )
+        };
         let mut file = match std::fs::File::open(path) {
             Ok(f) => f,
             Err(e) => {
-                log.push(msg(
-                    Level::Err,
-                    format!("file parse {name}: {}\n", strerror(errno_of(&e))),
-                ));
+                log.push(failed(Errno::from(&e)));
                 return;
             }
         };
         // at most 4 MiB: a bigger file (a device that never ends) is refused
-        let Some(buf) = crate::config::read_config(&mut file) else {
-            log.push(msg(
-                Level::Err,
-                format!(
-                    "file parse {name}: {}\n",
-                    strerror(crate::error::errno::EFBIG)
-                ),
-            ));
+        let Some(buf) = read_config(&mut file) else {
+            log.push(failed(Errno::from_raw(crate::error::errno::EFBIG)));
             return;
         };
-        self.parse_bytes(&name, &buf, kversion, log);
+        self.parse_bytes(name, &buf, kversion, log);
     }
 
     /// Parse the contents of a configuration file called `filename` (used in messages).
     pub(crate) fn parse_bytes(
         &mut self,
-        filename: &str,
+        filename: &[u8],
         content: &[u8],
         kversion: &[u8],
         log: &mut Vec<Diagnostic>,
     ) {
-        let mut pos = 0;
-        let mut linenum = 0u32;
-        while let Some(line) = next_line(content, &mut pos, &mut linenum) {
-            let line = match line.iter().position(|&b| b == 0) {
-                Some(n) => &line[..n],
-                None => &line[..],
-            };
-            if line.is_empty() || line[0] == b'#' {
-                continue;
-            }
-            let mut w = words(line);
+        for (linenum, line) in lines(content) {
+            let at = [filename, b":", linenum.to_string().as_bytes(), b": "].concat();
+            let mut w = words(&line);
             let Some(cmd) = w.next() else { continue };
             let bad = |log: &mut Vec<Diagnostic>| {
-                log.push(msg(
-                    Level::Err,
-                    format!(
-                        "{filename}:{linenum}: ignoring bad line starting with '{}'\n",
-                        lossy(cmd)
-                    ),
-                ));
+                let m: &[&[u8]] = &[&at, b"ignoring bad line starting with '", cmd, b"'\n"];
+                log.push(bmsg(Level::Err, m));
             };
             match cmd {
                 b"search" => {
@@ -382,19 +309,12 @@ impl DepmodConfig {
                         continue;
                     };
                     if !kernel_matches(version, kversion) {
-                        log.push(msg(
-                            Level::Info,
-                            format!(
-                                "{filename}:{linenum}: override kernel did not match {}\n",
-                                lossy(version)
-                            ),
-                        ));
+                        let m: &[&[u8]] = &[&at, b"override kernel did not match ", version, b"\n"];
+                        log.push(bmsg(Level::Info, m));
                         continue;
                     }
-                    let mut o = subdir.to_vec();
-                    o.push(b'/');
-                    o.extend_from_slice(modname);
-                    log.push(msg(Level::Debug, format!("override add: {}\n", lossy(&o))));
+                    let o = [subdir, b"/", modname].concat();
+                    log.push(bmsg(Level::Debug, &[b"override add: ", &o, b"\n"]));
                     self.overrides.push_front(o);
                 }
                 b"external" => {
@@ -403,31 +323,24 @@ impl DepmodConfig {
                         continue;
                     };
                     if !kernel_matches(version, kversion) {
-                        log.push(msg(
-                            Level::Info,
-                            format!(
-                                "{filename}:{linenum}: external directory did not match {}\n",
-                                lossy(version)
-                            ),
-                        ));
+                        let m: &[&[u8]] =
+                            &[&at, b"external directory did not match ", version, b"\n"];
+                        log.push(bmsg(Level::Info, m));
                         continue;
                     }
-                    log.push(msg(Level::Debug, format!("external add: {}\n", lossy(dir))));
+                    log.push(bmsg(Level::Debug, &[b"external add: ", dir, b"\n"]));
                     self.externals.push_front(to_path(dir));
                 }
                 b"exclude" => {
                     for sp in w {
-                        log.push(msg(Level::Debug, format!("exclude add: {}\n", lossy(sp))));
+                        log.push(bmsg(Level::Debug, &[b"exclude add: ", sp, b"\n"]));
                         self.excludes.push_front(sp.to_vec());
                     }
                 }
-                b"include" | b"make_map_files" => log.push(msg(
-                    Level::Info,
-                    format!(
-                        "{filename}:{linenum}: command {} not implemented yet\n",
-                        lossy(cmd)
-                    ),
-                )),
+                b"include" | b"make_map_files" => {
+                    let m: &[&[u8]] = &[&at, b"command ", cmd, b" not implemented yet\n"];
+                    log.push(bmsg(Level::Info, m));
+                }
                 _ => bad(log),
             }
         }
@@ -439,10 +352,8 @@ impl DepmodConfig {
             b"external" => (Search::External, 2),
             _ => (Search::Path(word.to_vec()), 0),
         };
-        log.push(msg(
-            Level::Debug,
-            format!("search add: {}, search type={t}\n", lossy(word)),
-        ));
+        let t = format!(", search type={t}\n");
+        log.push(bmsg(Level::Debug, &[b"search add: ", word, t.as_bytes()]));
         self.searches.push_front(s);
     }
 
@@ -557,7 +468,7 @@ mod tests {
                 let mut cfg = DepmodConfig::default();
                 let mut log = Vec::new();
                 let t = Instant::now();
-                cfg.parse_bytes("gen.conf", text, b"1.0", &mut log);
+                cfg.parse_bytes(b"gen.conf", text, b"1.0", &mut log);
                 cfg.finish(&mut log);
                 t.elapsed()
             })
@@ -578,7 +489,7 @@ mod tests {
         );
         // and the order is kmod's: the last parsed first
         let mut cfg = DepmodConfig::default();
-        cfg.parse_bytes("gen.conf", &small, b"1.0", &mut Vec::new());
+        cfg.parse_bytes(b"gen.conf", &small, b"1.0", &mut Vec::new());
         assert_eq!(cfg.overrides.front().unwrap(), b"dir19999/mod19999");
         assert_eq!(cfg.overrides.back().unwrap(), b"dir3/mod3");
     }
@@ -625,7 +536,7 @@ mod tests {
     fn parse(text: &str, kver: &str) -> (DepmodConfig, Vec<Diagnostic>) {
         let mut cfg = DepmodConfig::default();
         let mut log = Vec::new();
-        cfg.parse_bytes("f.conf", text.as_bytes(), kver.as_bytes(), &mut log);
+        cfg.parse_bytes(b"f.conf", text.as_bytes(), kver.as_bytes(), &mut log);
         (cfg, log)
     }
 

@@ -8,7 +8,7 @@ mod outputs;
 
 use crate::diag::{Level, Sink};
 use crate::error::{Error, strerror};
-use crate::{Diagnostic, Root};
+use crate::{Diagnostic, Errno, Root};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -99,6 +99,14 @@ fn fatal(message: String) -> Error {
     }
 }
 
+/// `<before><path><after>: <strerror>\n`: how depmod reports a failed operation
+/// on a file.
+fn failed(before: &[u8], path: &Path, after: &[u8], e: Errno) -> Vec<u8> {
+    let e = e.to_string();
+    let path = path.as_os_str().as_bytes();
+    [before, path, after, b": ", e.as_bytes(), b"\n"].concat()
+}
+
 fn drain(log: &mut Vec<Diagnostic>, sink: &mut dyn Sink) {
     for d in log.drain(..) {
         sink.report(d);
@@ -132,17 +140,8 @@ impl Depmod {
             None
         };
         if let Some((f, Err(e))) = kernel_symbols {
-            let e = strerror(e);
-            let message = [
-                b"could not load ",
-                f.as_os_str().as_bytes(),
-                b": ",
-                e.as_bytes(),
-                b"\n",
-            ];
-            return Err(Error::Fatal {
-                message: message.concat(),
-            });
+            let message = failed(b"could not load ", f, b"", Errno::from_raw(e));
+            return Err(Error::Fatal { message });
         }
         drain(&mut d.log, sink);
         if opts.files.is_empty() {
@@ -237,15 +236,8 @@ impl Depmod {
         let dep = match std::fs::metadata(dir.join("modules.dep")) {
             Ok(m) => m.mtime(),
             Err(e) => {
-                let e = crate::Errno::from(&e).to_string();
-                let message = [
-                    b"could not fstatat(",
-                    dir.as_os_str().as_bytes(),
-                    b", modules.dep): ",
-                    e.as_bytes(),
-                    b"\n",
-                ];
-                sink.report(config::msg(Level::Err, message.concat()));
+                let message = failed(b"could not fstatat(", dir, b", modules.dep)", (&e).into());
+                sink.report(config::msg(Level::Err, message));
                 return false;
             }
         };
