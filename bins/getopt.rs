@@ -46,6 +46,9 @@ pub struct Opt<Id: Copy + Eq> {
     /// An option kmod 34.2 does not have: an abbreviation resolves among kmod's own
     /// options first, so every abbreviation kmod accepts keeps its meaning.
     pub beyond_kmod: bool,
+    /// Left out of `--help` although it has a help text (options beyond kmod that
+    /// would change kmod's help text; the man pages and completions have them).
+    pub unlisted: bool,
 }
 
 impl<Id: Copy + Eq> Opt<Id> {
@@ -66,6 +69,7 @@ impl<Id: Copy + Eq> Opt<Id> {
             help,
             metavar: "",
             beyond_kmod: false,
+            unlisted: false,
         }
     }
 
@@ -80,6 +84,7 @@ impl<Id: Copy + Eq> Opt<Id> {
             help,
             metavar: "",
             beyond_kmod: false,
+            unlisted: false,
         }
     }
 
@@ -104,6 +109,19 @@ impl<Id: Copy + Eq> Opt<Id> {
         self
     }
 
+    /// The same option, left out of `--help`.
+    #[must_use]
+    pub const fn unlisted(mut self) -> Self {
+        self.unlisted = true;
+        self
+    }
+
+    /// Does `--help` list it?
+    #[must_use]
+    pub const fn listed(&self) -> bool {
+        !self.help.is_empty() && !self.unlisted
+    }
+
     /// The entry without its id (for the completions and the man-page test).
     #[must_use]
     pub const fn untyped(&self) -> Opt<()> {
@@ -115,6 +133,7 @@ impl<Id: Copy + Eq> Opt<Id> {
             help: self.help,
             metavar: self.metavar,
             beyond_kmod: self.beyond_kmod,
+            unlisted: self.unlisted,
         }
     }
 
@@ -159,6 +178,15 @@ pub const fn version<Id: Copy + Eq>(id: Id) -> Opt<Id> {
 #[must_use]
 pub const fn help<Id: Copy + Eq>(id: Id) -> Opt<Id> {
     Opt::new(b'h', "help", HasArg::No, id, "show this help")
+}
+
+/// `--json`, which the read-only tools have (beyond kmod, and not in `--help`,
+/// whose text stays kmod's).
+#[must_use]
+pub const fn json<Id: Copy + Eq>(id: Id, help: &'static str) -> Opt<Id> {
+    Opt::long("json", HasArg::No, id, help)
+        .beyond_kmod()
+        .unlisted()
 }
 
 /// `--force-modversion`, as modprobe has it (and insmod, beyond kmod).
