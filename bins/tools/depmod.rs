@@ -277,7 +277,7 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
         options.operands(),
     );
     if let Some(r) = t.report.take() {
-        let _ = json::emit(env.out, &r.doc(t.diagnostics()));
+        let _ = json::emit(env.out, &r.doc());
     }
     code
 }
@@ -303,7 +303,8 @@ struct Report {
 impl Report {
     /// The document, with the messages sorted into warnings, errors and the
     /// duplicate index entries (`-w`).
-    fn doc(mut self, messages: Vec<(Level, Vec<u8>)>) -> json::Depmod {
+    fn doc(mut self) -> json::Depmod {
+        let messages = std::mem::take(&mut *self.messages.borrow_mut());
         for (level, m) in messages {
             if level > Level::Warning {
                 continue;
@@ -352,13 +353,6 @@ impl Tool {
     fn say(&self, env: &mut Env<'_>, level: Level, m: &[u8]) {
         self.sink(env.err)
             .report(Diagnostic::new(level, "depmod", m.to_vec()));
-    }
-
-    fn diagnostics(&self) -> Vec<(Level, Vec<u8>)> {
-        self.report
-            .as_ref()
-            .map(|r| r.messages.borrow().clone())
-            .unwrap_or_default()
     }
 
     fn depmod(
