@@ -183,10 +183,17 @@ fn closure_vs_kmod(
     assert_eq!(want.len(), got.len(), "{what}: modules vs steps");
     if want != got {
         let i = want.iter().zip(&got).position(|(a, b)| a != b).unwrap();
-        panic!("{what}: module {i}: steps say {:?}, modules {:?}", want[i], got[i]);
+        panic!(
+            "{what}: module {i}: steps say {:?}, modules {:?}",
+            want[i], got[i]
+        );
     }
     // every operand is accounted for
-    assert_eq!(doc["operands"].as_array().unwrap().len(), names.len(), "{what}");
+    assert_eq!(
+        doc["operands"].as_array().unwrap().len(),
+        names.len(),
+        "{what}"
+    );
     u.stdout
 }
 
@@ -237,7 +244,10 @@ fn oracle_json_closure_agrees_with_show_depends() {
             .filter(|op| op["result"] == "not_found")
             .map(|op| text(&op["operand"]))
             .collect();
-        assert!(not_found.contains(&"no-such-alias".to_string()), "{not_found:?}");
+        assert!(
+            not_found.contains(&"no-such-alias".to_string()),
+            "{not_found:?}"
+        );
         docs.push((format!("{tname} aliases"), doc));
         // builtin modules: `builtin` results and steps
         let builtin: Vec<String> = std::fs::read_to_string(moddir.join("modules.builtin"))
@@ -245,15 +255,28 @@ fn oracle_json_closure_agrees_with_show_depends() {
             .lines()
             .map(modname_of)
             .collect();
-        let doc = closure_vs_kmod(&o, &mut d, &format!("{tname} builtin"), &base, &builtin, 400);
+        let doc = closure_vs_kmod(
+            &o,
+            &mut d,
+            &format!("{tname} builtin"),
+            &base,
+            &builtin,
+            400,
+        );
         let v = parse(&doc);
+        // a builtin module's name may also be an alias of loadable modules (`crc32`):
+        // the alias wins, as in kmod's lookup
+        let results: Vec<&Value> = v["operands"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|op| &op["result"])
+            .collect();
+        let n = results.iter().filter(|r| **r == "builtin").count();
         assert!(
-            v["operands"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|op| op["result"] == "builtin"),
-            "{tname}: builtin operands"
+            results.iter().all(|r| *r == "builtin" || *r == "ok") && n * 10 > results.len() * 9,
+            "{tname}: builtin operands: {n} of {}",
+            results.len()
         );
         docs.push((format!("{tname} builtin"), doc));
         // the firmware a module names, as modinfo gives it
@@ -266,7 +289,11 @@ fn oracle_json_closure_agrees_with_show_depends() {
             .find(|m| m["name"] == "iwlwifi")
             .unwrap();
         let path = text(&m["path"]);
-        let fw = o.theirs("modinfo").args(["-F", "firmware", &path]).output().unwrap();
+        let fw = o
+            .theirs("modinfo")
+            .args(["-F", "firmware", &path])
+            .output()
+            .unwrap();
         let want: Vec<String> = String::from_utf8(fw.stdout)
             .unwrap()
             .lines()
@@ -359,15 +386,21 @@ fn parse_modinfo_text(out: &str) -> Vec<TextModule> {
         if l.is_empty() && i + 1 == lines.len() {
             break;
         }
-        let Some((colon, start)) = field(l).filter(|_| !v.is_empty() || l.starts_with("filename:") || l.starts_with("name:")) else {
+        let Some((colon, start)) = field(l)
+            .filter(|_| !v.is_empty() || l.starts_with("filename:") || l.starts_with("name:"))
+        else {
             let m = v.last_mut().expect("modinfo output starts with a field");
+            let signature = !m.last_was_parm
+                && m.fields
+                    .last()
+                    .is_some_and(|(k, _)| k == "signature" || k == "sig_key");
             let last = match m.parm.last_mut() {
                 Some(p) if m.last_was_parm => p,
                 _ => &mut m.fields.last_mut().expect("a field to continue").1,
             };
             match l.strip_prefix("\t\t") {
-                Some(cont) => last.push_str(cont),
-                None => {
+                Some(cont) if signature => last.push_str(cont),
+                _ => {
                     last.push('\n');
                     last.push_str(l);
                 }
@@ -471,8 +504,13 @@ fn oracle_json_modinfo_agrees_with_kmod() {
             .collect();
         operands.extend(builtin);
         operands.extend(
-            ["fs-btrfs", "char-major-10-237", "crypto-sha256", "pci:v00008086d00001000sv*"]
-                .map(String::from),
+            [
+                "fs-btrfs",
+                "char-major-10-237",
+                "crypto-sha256",
+                "pci:v00008086d00001000sv*",
+            ]
+            .map(String::from),
         );
         let kargs = ["-b", root.to_str().unwrap(), "-k", &t.kver];
         for (i, b) in batches(&operands, 300).iter().enumerate() {
@@ -533,8 +571,17 @@ fn small_tree(tmp: &Path) -> (PathBuf, PathBuf) {
     ];
     std::fs::write(dir.join("kernel/good.ko"), a.build()).unwrap();
     std::fs::write(dir.join("kernel/broken.ko"), b"\x7fELF and then nothing").unwrap();
-    let st = ours("depmod").arg("-b").arg(&root).arg("1.2.3").output().unwrap();
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let st = ours("depmod")
+        .arg("-b")
+        .arg(&root)
+        .arg("1.2.3")
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
     (root, dir)
 }
 
@@ -556,21 +603,71 @@ fn json_bad_input_gives_one_valid_document() {
     let mut docs: HashMap<&str, Vec<(String, Vec<u8>)>> = HashMap::new();
     let cases: Vec<(&str, &str, Vec<&str>)> = vec![
         ("modinfo", "modinfo", vec!["-b", r, "-k", "1.2.3", "nosuch"]),
-        ("modinfo", "modinfo", vec!["-b", r, "-k", "1.2.3", "good", b, "nosuch", j]),
-        ("modinfo", "modinfo", vec!["-b", r, "-k", "1.2.3", "-F", "firmware", "good"]),
-        ("modinfo", "modinfo", vec!["-b", r, "-k", "1.2.3", "-p", "good"]),
-        ("modinfo", "modinfo", vec!["-b", r, "-k", "1.2.3", "-n", "good"]),
+        (
+            "modinfo",
+            "modinfo",
+            vec!["-b", r, "-k", "1.2.3", "good", b, "nosuch", j],
+        ),
+        (
+            "modinfo",
+            "modinfo",
+            vec!["-b", r, "-k", "1.2.3", "-F", "firmware", "good"],
+        ),
+        (
+            "modinfo",
+            "modinfo",
+            vec!["-b", r, "-k", "1.2.3", "-p", "good"],
+        ),
+        (
+            "modinfo",
+            "modinfo",
+            vec!["-b", r, "-k", "1.2.3", "-n", "good"],
+        ),
         ("modinfo", "modinfo", vec![]),
-        ("modprobe-closure", "modprobe", vec!["-d", r, "-S", "1.2.3", "-C", c, "-D", "nosuch"]),
-        ("modprobe-closure", "modprobe", vec!["-d", r, "-S", "1.2.3", "-C", c, "-D", "-a", "nosuch", "good", "broken"]),
-        ("modprobe-closure", "modprobe", vec!["-d", r, "-S", "1.2.3", "-C", c, "-D", "-b", "good"]),
-        ("modprobe-closure", "modprobe", vec!["-d", r, "-S", "1.2.3", "-C", c, "-D", j]),
-        ("modprobe-closure", "modprobe", vec!["-d", r, "-S", "1.2.3", "-C", c, "-D", "/nonexistent/x.ko"]),
-        ("modprobe-closure", "modprobe", vec!["-d", r, "-S", "1.2.3", "-C", c, "-D"]),
-        ("modprobe-closure", "modprobe", vec!["-d", r, "-S", "1.2.3", "-C", c, "-R", "good"]),
+        (
+            "modprobe-closure",
+            "modprobe",
+            vec!["-d", r, "-S", "1.2.3", "-C", c, "-D", "nosuch"],
+        ),
+        (
+            "modprobe-closure",
+            "modprobe",
+            vec![
+                "-d", r, "-S", "1.2.3", "-C", c, "-D", "-a", "nosuch", "good", "broken",
+            ],
+        ),
+        (
+            "modprobe-closure",
+            "modprobe",
+            vec!["-d", r, "-S", "1.2.3", "-C", c, "-D", "-b", "good"],
+        ),
+        (
+            "modprobe-closure",
+            "modprobe",
+            vec!["-d", r, "-S", "1.2.3", "-C", c, "-D", j],
+        ),
+        (
+            "modprobe-closure",
+            "modprobe",
+            vec!["-d", r, "-S", "1.2.3", "-C", c, "-D", "/nonexistent/x.ko"],
+        ),
+        (
+            "modprobe-closure",
+            "modprobe",
+            vec!["-d", r, "-S", "1.2.3", "-C", c, "-D"],
+        ),
+        (
+            "modprobe-closure",
+            "modprobe",
+            vec!["-d", r, "-S", "1.2.3", "-C", c, "-R", "good"],
+        ),
         ("depmod", "depmod", vec!["-n", "-b", r, "1.2.3"]),
         ("depmod", "depmod", vec!["-b", r, "1.2.3"]),
-        ("depmod", "depmod", vec!["-b", "/nonexistent-kmodrs", "1.2.3"]),
+        (
+            "depmod",
+            "depmod",
+            vec!["-b", "/nonexistent-kmodrs", "1.2.3"],
+        ),
         ("depmod", "depmod", vec!["-n", "-b", r, "bad"]),
     ];
     let mut check = |schema: &'static str, tool: &str, args: &[&str], what: String| {
@@ -610,10 +707,36 @@ fn json_bad_input_gives_one_valid_document() {
     }
     // a corrupt index (the dep index cut short) and a broken module in depmod's scan
     std::fs::write(dir.join("modules.dep.bin"), b"short").unwrap();
-    let args = ["-d", r, "-S", "1.2.3", "-C", c, "-D", "-a", "good", "good-alias"];
-    check("modprobe-closure", "modprobe", &args, "corrupt dep index".into());
-    check("modinfo", "modinfo", &["-b", r, "-k", "1.2.3", "good"], "corrupt dep index".into());
-    check("depmod", "depmod", &["-n", "-b", r, "1.2.3"], "broken module".into());
+    let args = [
+        "-d",
+        r,
+        "-S",
+        "1.2.3",
+        "-C",
+        c,
+        "-D",
+        "-a",
+        "good",
+        "good-alias",
+    ];
+    check(
+        "modprobe-closure",
+        "modprobe",
+        &args,
+        "corrupt dep index".into(),
+    );
+    check(
+        "modinfo",
+        "modinfo",
+        &["-b", r, "-k", "1.2.3", "good"],
+        "corrupt dep index".into(),
+    );
+    check(
+        "depmod",
+        "depmod",
+        &["-n", "-b", r, "1.2.3"],
+        "broken module".into(),
+    );
     for (schema, d) in docs {
         schema::validate(schema, &d);
     }
@@ -673,12 +796,18 @@ fn json_lsmod_on_a_fake_root() {
     assert_eq!(m[2]["state"], "unloading");
     // odd has no /sys/module entry: the table prints negative errnos, the document nulls
     let table = String::from_utf8_lossy(&text_out);
-    assert!(table.contains("\nodd                       -2  -2\n"), "{table}");
+    assert!(
+        table.contains("\nodd                       -2  -2\n"),
+        "{table}"
+    );
     assert_eq!(m[2]["size"], Value::Null);
     assert_eq!(m[2]["refcount"], Value::Null);
     let (_, doc2, _) = go(&["lsmod", "--json", "extra"]);
     schema::validate(
         "lsmod",
-        &[("lsmod fake root".into(), doc), ("lsmod extra".into(), doc2)],
+        &[
+            ("lsmod fake root".into(), doc),
+            ("lsmod extra".into(), doc2),
+        ],
     );
 }

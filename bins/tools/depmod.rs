@@ -241,7 +241,13 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
             Id::Json => json = true,
             Id::SymbolPrefix => {
                 if v.len() != 1 {
-                    log.fatal(env.err, b"-P only takes a single char\n");
+                    let m = b"-P only takes a single char\n";
+                    log.fatal(env.err, m);
+                    if json {
+                        let mut r = report;
+                        r.messages.borrow_mut().push((Level::Crit, m.to_vec()));
+                        let _ = json::emit(env.out, &r.doc());
+                    }
                     return 1;
                 }
                 opts.symbol_prefix = Some(v[0]);
