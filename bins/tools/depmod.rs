@@ -244,9 +244,8 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
                     let m = b"-P only takes a single char\n";
                     log.fatal(env.err, m);
                     if json {
-                        let mut r = report;
-                        r.messages.borrow_mut().push((Level::Crit, m.to_vec()));
-                        let _ = json::emit(env.out, &r.doc());
+                        report.messages.borrow_mut().push((Level::Crit, m.to_vec()));
+                        let _ = json::emit(env.out, &report.doc());
                     }
                     return 1;
                 }
