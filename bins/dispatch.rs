@@ -174,7 +174,7 @@ mod tests {
             listed.sort_unstable();
             let mut expected: Vec<&str> = table
                 .iter()
-                .filter(Opt::listed)
+                .filter(|o| o.listed())
                 .filter_map(|o| o.long)
                 .collect();
             expected.sort_unstable();
