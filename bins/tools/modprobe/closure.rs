@@ -202,17 +202,16 @@ impl Recorder {
                 if index.contains_key(w.name()) {
                     continue;
                 }
-                match weak_index.get(w.name()) {
-                    Some(&i) => weak[i].wanted_by.push(Bytes::of(name)),
-                    None => {
-                        weak_index.insert(w.name().to_vec(), weak.len());
-                        weak.push(json::WeakModule {
-                            name: Bytes::of(w.name()),
-                            path: w.path(quiet).as_deref().map(Bytes::path),
-                            builtin: w.is_builtin(),
-                            wanted_by: vec![Bytes::of(name)],
-                        });
-                    }
+                if let Some(&i) = weak_index.get(w.name()) {
+                    weak[i].wanted_by.push(Bytes::of(name));
+                } else {
+                    weak_index.insert(w.name().to_vec(), weak.len());
+                    weak.push(json::WeakModule {
+                        name: Bytes::of(w.name()),
+                        path: w.path(quiet).as_deref().map(Bytes::path),
+                        builtin: w.is_builtin(),
+                        wanted_by: vec![Bytes::of(name)],
+                    });
                 }
             }
             let names = |v: &[Module]| v.iter().map(|x| Bytes::of(x.name())).collect();
