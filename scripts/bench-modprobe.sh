@@ -16,7 +16,8 @@
 #   batch       text `modprobe -a --show-depends` with $BENCH_BATCH operands per call
 #               over the whole tree, as initramfs-tools passes them: kmod's and ours
 #               (goal: no slower than kmod)
-# Wall-clock seconds, best of $BENCH_REPEAT runs, output to /dev/null; then the batch
+# Wall-clock and CPU (user + system) seconds, each the best of $BENCH_REPEAT runs,
+# output to /dev/null; then the batch
 # outputs of both are captured and compared (full diff in $BENCH_OUT).
 #
 # Reference: kmod 34.2 from $KMOD_RS_CACHE/kmod34, run through its loader directly
@@ -76,21 +77,24 @@ fi
 N=$(wc -l < "$WORK/names")
 mapfile -t NAMES < "$WORK/names"
 
-# elapsed CMD... -> wall seconds of one run, output discarded
+# elapsed CMD... -> "wall cpu" seconds of one run (cpu: user + system of every
+# process it started), output discarded. The CPU time is the steadier figure on a
+# busy machine.
 elapsed() {
-    local t0 t1
-    t0=$EPOCHREALTIME
-    "$@" > /dev/null 2>&1 || true
-    t1=$EPOCHREALTIME
-    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f\n", b - a }'
+    local TIMEFORMAT='%R %U %S' t
+    t=$( { time "$@" > /dev/null 2>&1; } 2>&1 ) || true
+    awk '{ printf "%.4f %.4f\n", $1, $2 + $3 }' <<< "$t"
 }
+# best CMD... -> the smallest wall and the smallest cpu time of $REPEAT runs
 best() {
-    local i t b=""
+    local i t w c bw="" bc=""
     for ((i = 0; i < REPEAT; i++)); do
         t=$(elapsed "$@")
-        if [ -z "$b" ] || awk -v t="$t" -v b="$b" 'BEGIN { exit !(t < b) }'; then b=$t; fi
+        read -r w c <<< "$t"
+        if [ -z "$bw" ] || awk -v t="$w" -v b="$bw" 'BEGIN { exit !(t < b) }'; then bw=$w; fi
+        if [ -z "$bc" ] || awk -v t="$c" -v b="$bc" 'BEGIN { exit !(t < b) }'; then bc=$c; fi
     done
-    echo "$b"
+    echo "$bw $bc"
 }
 loop_kmod() { xargs -n 1 "${KMOD34[@]}" "${BASE[@]}" --show-depends < "$WORK/names"; }
 closure_ours() { "${OURS[@]}" "${BASE[@]}" -a --show-depends --json "${NAMES[@]}"; }
@@ -101,16 +105,17 @@ batch_kmod() { xargs -n "$BATCH" "${KMOD34[@]}" "${BASE[@]}" -a --show-depends <
 batch_ours() { xargs -n "$BATCH" "${OURS[@]}" "${BASE[@]}" -a --show-depends < "$WORK/names"; }
 
 log "$TREE: $N modules, best of $REPEAT"
-t_loop=$(best loop_kmod)
-t_closure=$(best closure_ours)
-t_one_k=$(best one_kmod)
-t_one_o=$(best one_ours)
-t_one_t=$(best one_ours_text)
-t_batch_k=$(best batch_kmod)
-t_batch_o=$(best batch_ours)
-per() { awk -v t="$1" -v n="$ONE" 'BEGIN { printf "%.2f", 1000 * t / n }'; }
+read -r t_loop c_loop <<< "$(best loop_kmod)"
+read -r t_closure c_closure <<< "$(best closure_ours)"
+read -r t_one_k c_one_k <<< "$(best one_kmod)"
+read -r t_one_o c_one_o <<< "$(best one_ours)"
+read -r t_one_t c_one_t <<< "$(best one_ours_text)"
+read -r t_batch_k c_batch_k <<< "$(best batch_kmod)"
+read -r t_batch_o c_batch_o <<< "$(best batch_ours)"
+per() { awk -v t="$1" -v n="$ONE" 'BEGIN { printf "%.2fms", 1000 * t / n }'; }
 batches=$(( (N + BATCH - 1) / BATCH ))
-perb() { awk -v t="$1" -v n="$batches" 'BEGIN { printf "%.1f", 1000 * t / n }'; }
+perb() { awk -v t="$1" -v n="$batches" 'BEGIN { printf "%.1fms", 1000 * t / n }'; }
+secs() { printf '%ss' "$1"; }
 
 status=0
 closure_ours > "$WORK/closure.json"
@@ -130,9 +135,14 @@ if ! cmp -s "$WORK/k.out" "$WORK/o.out" || ! cmp -s "$WORK/k.err" "$WORK/o.err";
     status=1
 fi
 
-printf '%-44s %10s %10s %7s %s\n' "benchmark ($TREE, $N modules)" kmod kmod-rs ratio goal
-printf '%-44s %9ss %9ss %7s %s\n' "closure of every module (loop vs one call)" "$t_loop" "$t_closure" "$(ratio "$t_closure" "$t_loop")" "<= 0.01"
-printf '%-44s %8sms %8sms %7s %s\n' "one module, one call (json)" "$(per "$t_one_k")" "$(per "$t_one_o")" "$(ratio "$t_one_o" "$t_one_k")" "<= 0.5"
-printf '%-44s %8sms %8sms %7s %s\n' "one module, one call (text)" "$(per "$t_one_k")" "$(per "$t_one_t")" "$(ratio "$t_one_t" "$t_one_k")" ""
-printf '%-44s %8sms %8sms %7s %s\n' "text -a --show-depends, $BATCH per call" "$(perb "$t_batch_k")" "$(perb "$t_batch_o")" "$(ratio "$t_batch_o" "$t_batch_k")" "<= 1"
+row() { # name fmt kmod-wall ours-wall kmod-cpu ours-cpu goal
+    printf '%-42s %10s %10s %6s %10s %10s %6s  %s\n' "$1" "$($2 "$3")" "$($2 "$4")" \
+        "$(ratio "$4" "$3")" "$($2 "$5")" "$($2 "$6")" "$(ratio "$6" "$5")" "$7"
+}
+printf '%-42s %10s %10s %6s %10s %10s %6s  %s\n' "$TREE, $N modules" "kmod wall" "ours wall" ratio \
+    "kmod cpu" "ours cpu" ratio goal
+row "closure of every module: loop / one call" secs "$t_loop" "$t_closure" "$c_loop" "$c_closure" "<= 0.01"
+row "one module, one call (--json)" per "$t_one_k" "$t_one_o" "$c_one_k" "$c_one_o" "<= 0.5"
+row "one module, one call (text)" per "$t_one_k" "$t_one_t" "$c_one_k" "$c_one_t" ""
+row "text -a --show-depends, $BATCH per call" perb "$t_batch_k" "$t_batch_o" "$c_batch_k" "$c_batch_o" "<= 1"
 exit $status
