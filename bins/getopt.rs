@@ -599,6 +599,22 @@ mod tests {
     }
 
     #[test]
+    fn json_is_long_only_beyond_kmod_and_unlisted() {
+        const J: &[Opt<T>] = &[
+            Opt::new(b'a', "author", HasArg::No, T::A, "a"),
+            json(T::X, "json"),
+        ];
+        let o = &J[1];
+        assert!(o.short.is_none() && o.beyond_kmod && !o.listed());
+        assert!(J[0].listed());
+        // no kmod option starts with `j`: every abbreviation reaches it
+        assert_eq!(
+            parse(b"x", &args(&["--j"]), J, false).unwrap().opts[0].id,
+            T::X
+        );
+    }
+
+    #[test]
     fn diagnostics_keep_the_bytes_given() {
         use std::os::unix::ffi::OsStringExt;
         let a = vec![OsString::from_vec(b"--\xff\xfe".to_vec())];

@@ -126,8 +126,17 @@ fn oracle_initramfs_tools_agrees_with_the_closure() {
     let moddir = root.join("lib/modules").join(&t.kver);
     let pkgs = packages();
     let list = [
-        "ext4", "btrfs", "nvme", "e1000e", "iwlwifi", "amdgpu", "xhci-pci", "usb-storage",
-        "ahci", "dm-crypt", "fs-vfat",
+        "ext4",
+        "btrfs",
+        "nvme",
+        "e1000e",
+        "iwlwifi",
+        "amdgpu",
+        "xhci-pci",
+        "usb-storage",
+        "ahci",
+        "dm-crypt",
+        "fs-vfat",
     ];
     // initramfs-tools' own additions (module documentation)
     let builtin: BTreeSet<String> = std::fs::read_to_string(moddir.join("modules.builtin"))
@@ -261,5 +270,8 @@ fn oracle_initramfs_tools_agrees_with_the_closure() {
         .chain(files_under(&un.join("lib/firmware")))
         .collect();
     let want_fw: BTreeSet<String> = fw.union(&builtin_fw).cloned().collect();
-    assert_eq!(img_fw, want_fw, "firmware: the image vs the closure and the builtin drivers");
+    assert_eq!(
+        img_fw, want_fw,
+        "firmware: the image vs the closure and the builtin drivers"
+    );
 }

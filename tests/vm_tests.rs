@@ -399,11 +399,15 @@ fn check_ours(tree: &str, dir: &Path, cycles: &str) -> Vec<String> {
     // lsmod --json on the real kernel: the table's rows, as data
     if let (Some(table), Some(json)) = (c.step("btrfs-lsmod"), c.step("btrfs-lsmod-json")) {
         if let Some(e) = lsmod_json_matches(&table.out, &json) {
-            c.failures.push(format!("{tree}: step btrfs-lsmod-json: {e}"));
+            c.failures
+                .push(format!("{tree}: step btrfs-lsmod-json: {e}"));
         }
         crate::support::schema::validate(
             "lsmod",
-            &[(format!("{tree} lsmod --json"), format!("{}\n", json.out).into_bytes())],
+            &[(
+                format!("{tree} lsmod --json"),
+                format!("{}\n", json.out).into_bytes(),
+            )],
         );
     }
     let mut failures = c.failures;

@@ -4,6 +4,8 @@
 //! * `args`: the option table, `MODPROBE_OPTIONS`, what the options decide;
 //! * `host`: the probe's view of the tool (showing, inserting, running commands);
 //! * `remove`: the removal algorithm (`-r`);
+//! * `closure`: `--show-depends --json`, the recorded load plan turned into data;
+//! * `select`: `--select PATTERN`, modules picked by directory or glob;
 //! * here: the main flow, `-c`, `--show-modversions`/`--show-exports`, insertion.
 
 mod args;
