@@ -166,7 +166,8 @@ impl Recorder {
                 modules.push((m.clone(), a));
             }
         }
-        // firmware: every module file's `.modinfo`, read in parallel
+        // firmware: every module file's `.modinfo`, read in parallel when there are
+        // many
         let files: Vec<Option<std::path::PathBuf>> = modules
             .iter()
             .map(|(m, a)| match a {
@@ -174,12 +175,13 @@ impl Recorder {
                 _ => m.path(quiet),
             })
             .collect();
-        let infos: Vec<Option<Result<ModuleInfo, libkmod_rs::Error>>> = {
+        let read = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| ModuleInfo::read(p));
+        // a few files are read here: starting threads would cost more than it saves
+        let infos: Vec<Option<Result<ModuleInfo, libkmod_rs::Error>>> = if files.len() < 32 {
+            files.iter().map(read).collect()
+        } else {
             use rayon::prelude::*;
-            files
-                .par_iter()
-                .map(|p| p.as_ref().map(|p| ModuleInfo::read(p)))
-                .collect()
+            files.par_iter().map(read).collect()
         };
         let mut firmware_seen: HashSet<Vec<u8>> = HashSet::new();
         let mut weak: Vec<json::WeakModule> = Vec::new();
