@@ -402,13 +402,12 @@ fn check_ours(tree: &str, dir: &Path, cycles: &str) -> Vec<String> {
             c.failures
                 .push(format!("{tree}: step btrfs-lsmod-json: {e}"));
         }
-        crate::support::schema::validate(
-            "lsmod",
-            &[(
-                format!("{tree} lsmod --json"),
-                format!("{}\n", json.out).into_bytes(),
-            )],
-        );
+        // the transcript keeps the output's final newline
+        let mut doc = json.out.clone().into_bytes();
+        if !doc.ends_with(b"\n") {
+            doc.push(b'\n');
+        }
+        crate::support::schema::validate("lsmod", &[(format!("{tree} lsmod --json"), doc)]);
     }
     let mut failures = c.failures;
     let tsv = std::fs::read_to_string(dir.join("summary.tsv")).unwrap_or_default();
