@@ -8,6 +8,7 @@ pub mod diag;
 pub mod dispatch;
 pub mod env;
 pub mod getopt;
+pub mod json;
 pub mod render;
 pub mod syslog;
 pub mod tools;

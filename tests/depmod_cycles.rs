@@ -289,4 +289,5 @@ fn oracle_depmod_overlapping_cycles() {
     }
     eprintln!("random graphs: {cyclic} with cycles, kmod answered {answered}");
     d.finish("depmod cycle reports");
+    crate::support::schema::validate_pending();
 }

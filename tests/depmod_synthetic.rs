@@ -3,6 +3,7 @@
 //! devnames, soft/weak deps, modules.order and builtin inputs, -e/-E/-F.
 
 use crate::support::ko::Ko;
+use crate::support::schema;
 use crate::support::*;
 use object::{Architecture, Endianness};
 use std::path::Path;
@@ -87,6 +88,7 @@ pub(crate) fn compare_depmod(o: &Oracle, d: &mut Diffs, what: &str, root: &Path,
     let ka = run_one(o.theirs("depmod"), &a);
     let ub = run_one(ours("depmod"), &b);
     d.check(what, &ka, &ub);
+    check_json_report(what, root, args, &ub, &tmp);
     let da = a.join("lib/modules").join(KVER);
     let db = b.join("lib/modules").join(KVER);
     let mut names: Vec<String> = std::fs::read_dir(&da)
@@ -113,6 +115,124 @@ pub(crate) fn compare_depmod(o: &Oracle, d: &mut Diffs, what: &str, root: &Path,
         };
         d.check(&format!("{what}: file {n}"), &ra, &rb);
     }
+}
+
+/// The same depmod run with `--json` (on its own copy of `root`): the same stderr
+/// and status as the text run `text`, one valid document (kept for
+/// [`schema::validate_pending`]) giving the facts of the text messages.
+fn check_json_report(what: &str, root: &Path, args: &[&str], text: &Run, tmp: &TempDir) {
+    let c = tmp.path().join("c");
+    assert!(
+        std::process::Command::new("cp")
+            .arg("-a")
+            .arg(root)
+            .arg(&c)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut cmd = ours("depmod");
+    cmd.arg("--json").arg("-b").arg(&c).args(args);
+    let mut j = run(cmd);
+    let cs = c.to_str().unwrap().as_bytes();
+    j.stdout = replace(&j.stdout, cs, b"<ROOT>");
+    j.stderr = replace(&j.stderr, cs, b"<ROOT>");
+    assert_eq!(j.status, text.status, "{what} --json: status");
+    assert_eq!(
+        String::from_utf8_lossy(&j.stderr),
+        String::from_utf8_lossy(&text.stderr),
+        "{what} --json: stderr"
+    );
+    let v = schema::parse(&j.stdout);
+    let err = String::from_utf8_lossy(&text.stderr).into_owned();
+    let list = |k: &str| v[k].as_array().unwrap().clone();
+    let count = |prefix: &str| err.matches(prefix).count();
+    assert_eq!(
+        list("warnings").len(),
+        count("depmod: WARNING: "),
+        "{what}: warnings"
+    );
+    assert_eq!(
+        list("errors").len(),
+        count("depmod: ERROR: ") + count("depmod: FATAL: "),
+        "{what}: errors"
+    );
+    for w in list("warnings") {
+        let line = format!("depmod: WARNING: {}\n", schema::text(&w["message"]));
+        assert!(err.contains(&line), "{what}: {line:?} not in stderr");
+    }
+    assert_eq!(
+        list("cycles").len(),
+        count("Cycle detected: "),
+        "{what}: cycles"
+    );
+    let pairs = |k: &str| -> Vec<String> {
+        let mut p: Vec<String> = list(k)
+            .iter()
+            .map(|x| {
+                format!(
+                    "{} {}",
+                    schema::text(&x["module"]),
+                    schema::text(&x["symbol"])
+                )
+            })
+            .collect();
+        p.sort();
+        p
+    };
+    let warned = |mid: &str| -> Vec<String> {
+        let mut p: Vec<String> = err
+            .lines()
+            .filter_map(|l| l.strip_prefix("depmod: WARNING: "))
+            .filter_map(|l| l.split_once(mid))
+            .map(|(m, s)| format!("{m} {s}"))
+            .collect();
+        p.sort();
+        p
+    };
+    assert_eq!(
+        pairs("unresolved"),
+        warned(" needs unknown symbol "),
+        "{what}"
+    );
+    assert_eq!(
+        pairs("crc_mismatches"),
+        warned(" disagrees about version of symbol "),
+        "{what}"
+    );
+    assert_eq!(
+        list("duplicate_index_entries").len(),
+        count("depmod: WARNING: duplicate module "),
+        "{what}"
+    );
+    let dry = args.contains(&"-n");
+    assert_eq!(
+        v["written"],
+        text.status == Some(0) && !dry,
+        "{what}: written"
+    );
+    if text.status == Some(0) {
+        let modules = if dry {
+            let t = String::from_utf8_lossy(&text.stdout).into_owned();
+            let dep = t.split("# Aliases").next().unwrap_or_default().to_string();
+            dep.lines().filter(|l| l.contains(':')).count()
+        } else {
+            std::fs::read_to_string(c.join("lib/modules").join(KVER).join("modules.dep"))
+                .unwrap()
+                .lines()
+                .count()
+        };
+        assert_eq!(v["counts"]["modules"], modules, "{what}: modules");
+        if !dry {
+            let sources: Vec<String> = list("symbol_sources").iter().map(schema::text).collect();
+            let want: Vec<String> = String::from_utf8_lossy(&text.stdout)
+                .lines()
+                .map(String::from)
+                .collect();
+            assert_eq!(sources, want, "{what}: -v lines");
+        }
+    }
+    schema::defer("depmod", what.to_string(), j.stdout);
 }
 
 fn cycles_tree() -> Vec<M> {
@@ -305,4 +425,5 @@ fn oracle_depmod_synthetic() {
         );
     }
     d.finish("depmod on synthetic trees");
+    schema::validate_pending();
 }

@@ -17,6 +17,8 @@ mod depmod_synthetic;
 mod depmod_write_errors;
 mod hardening;
 mod index;
+mod initramfs_tools;
+mod json_output;
 mod loading;
 mod modprobe_cases;
 mod oracle_argv;

@@ -385,3 +385,54 @@ fn completions_complete_options_and_commands() {
         }
     }
 }
+
+/// Every key of every `--json` document (the properties of its schema, nested ones
+/// included) is named in the tool's man page.
+#[test]
+fn man_pages_document_every_json_key() {
+    fn keys(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(serde_json::Value::Object(p)) = m.get("properties") {
+                    out.extend(p.keys().cloned());
+                }
+                m.values().for_each(|x| keys(x, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| keys(x, out)),
+            _ => {}
+        }
+    }
+    let word = |text: &str, w: &str| {
+        let key_char = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        text.match_indices(w).any(|(i, _)| {
+            !text[..i].chars().next_back().is_some_and(key_char)
+                && !text[i + w.len()..].chars().next().is_some_and(key_char)
+        })
+    };
+    let mut missing = Vec::new();
+    for (page, schema) in [
+        ("lsmod.8", "lsmod"),
+        ("modinfo.8", "modinfo"),
+        ("depmod.8", "depmod"),
+        ("modprobe.8", "modprobe-closure"),
+    ] {
+        let text = plain(page);
+        let path = crate::support::schema::schema_path(schema);
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let mut all = Vec::new();
+        keys(&v, &mut all);
+        assert!(all.len() > 5, "{schema}: {} keys", all.len());
+        for k in all {
+            if !word(&text, &k) {
+                missing.push(format!("{page}: {k}"));
+            }
+        }
+    }
+    missing.sort();
+    missing.dedup();
+    assert!(
+        missing.is_empty(),
+        "JSON keys the man pages do not name: {missing:?}"
+    );
+}

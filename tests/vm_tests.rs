@@ -341,6 +341,8 @@ fn check_reference(tree: &str, dir: &Path, kernel_decompresses: bool) -> Vec<Str
     });
     // a dependency's file missing
     c.rc("missing-dep", 1);
+    // kmod 34.2 has no --json
+    c.err_has("btrfs-lsmod-json", 1, "unrecognized option '--json'");
     c.failures
 }
 
@@ -396,6 +398,19 @@ fn check_ours(tree: &str, dir: &Path, cycles: &str) -> Vec<String> {
                 && s.out.contains(&format!("@@@TIME cycles={cycles} "))
         },
     );
+    // lsmod --json on the real kernel: the table's rows, as data
+    if let (Some(table), Some(json)) = (c.step("btrfs-lsmod"), c.step("btrfs-lsmod-json")) {
+        if let Some(e) = lsmod_json_matches(&table.out, &json) {
+            c.failures
+                .push(format!("{tree}: step btrfs-lsmod-json: {e}"));
+        }
+        // the transcript keeps the output's final newline
+        let mut doc = json.out.clone().into_bytes();
+        if !doc.ends_with(b"\n") {
+            doc.push(b'\n');
+        }
+        crate::support::schema::validate("lsmod", &[(format!("{tree} lsmod --json"), doc)]);
+    }
     let mut failures = c.failures;
     let tsv = std::fs::read_to_string(dir.join("summary.tsv")).unwrap_or_default();
     let status: HashMap<&str, &str> = tsv
@@ -433,8 +448,9 @@ fn check_ours(tree: &str, dir: &Path, cycles: &str) -> Vec<String> {
         "modprobe-force-modversion",
         "crc-dep-r",
     ];
-    // kmod-rs refuses these itself: they must differ from kmod's (the kernel's refusal)
-    for id in ["insmod-bad-crc", "modprobe-bad-crc"] {
+    // kmod-rs refuses these itself (or, --json, goes beyond kmod): they must differ from
+    // kmod 34.2 (the kernel's refusal, an unknown option)
+    for id in ["insmod-bad-crc", "modprobe-bad-crc", "btrfs-lsmod-json"] {
         let st = status.get(id).copied().unwrap_or("absent");
         if st != "expected-diff" {
             failures.push(format!(
@@ -467,6 +483,49 @@ fn check_ours(tree: &str, dir: &Path, cycles: &str) -> Vec<String> {
         }
     }
     failures
+}
+
+/// Does `lsmod --json`'s document (step `json`) give the rows of the table `table`
+/// (name, size, use count, holders), with a state and a file for each module? The
+/// difference, if any.
+fn lsmod_json_matches(table: &str, json: &Step) -> Option<String> {
+    if json.rc != Some(0) || !json.err.is_empty() {
+        return Some(format!("exit {:?}, stderr {:?}", json.rc, json.err));
+    }
+    let v: serde_json::Value = match serde_json::from_str(&json.out) {
+        Ok(v) => v,
+        Err(e) => return Some(format!("not JSON: {e}: {:?}", json.out)),
+    };
+    let rows: Vec<String> = table.lines().skip(1).map(str::to_string).collect();
+    let modules = v["modules"].as_array().cloned().unwrap_or_default();
+    if rows.len() != modules.len() || rows.is_empty() {
+        return Some(format!("{} rows, {} modules", rows.len(), modules.len()));
+    }
+    for (row, m) in rows.iter().zip(&modules) {
+        let f: Vec<&str> = row.split_whitespace().collect();
+        let holders: Vec<String> = m["used_by"]
+            .as_array()
+            .unwrap_or(&Vec::new())
+            .iter()
+            .filter_map(|h| h.as_str().map(str::to_string))
+            .collect();
+        let want = (
+            f.first().copied().unwrap_or_default().to_string(),
+            f.get(1).copied().unwrap_or_default().to_string(),
+            f.get(2).copied().unwrap_or_default().to_string(),
+            f.get(3).copied().unwrap_or_default().to_string(),
+        );
+        let got = (
+            m["name"].as_str().unwrap_or_default().to_string(),
+            m["size"].to_string(),
+            m["refcount"].to_string(),
+            holders.join(","),
+        );
+        if want != got || m["state"] != "live" || !m["path"].is_string() {
+            return Some(format!("row {row:?}, module {m}"));
+        }
+    }
+    None
 }
 
 fn kernel_decompresses(cache: &Path, tree: &str) -> bool {

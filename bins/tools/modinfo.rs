@@ -4,9 +4,10 @@ use super::common;
 use crate::diag::{LibkmodSink, Log};
 use crate::env::Env;
 use crate::getopt::{self, Getopt, HasArg, Opt};
+use crate::json;
 use crate::render;
 use crate::usage::{self, Layout, Part};
-use libkmod_rs::{ConfigSource, Errno, Error, Module, ModuleDir, ModuleInfo, Sink};
+use libkmod_rs::{ConfigSource, Errno, Error, Level, Module, ModuleDir, ModuleInfo, Sink};
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -39,6 +40,8 @@ pub enum Id {
     Version,
     /// `-h`.
     Help,
+    /// `--json` (beyond kmod).
+    Json,
 }
 
 /// modinfo's options.
@@ -112,6 +115,10 @@ pub const OPTS: &[Opt<Id>] = &[
     .metavar("=DIR"),
     getopt::version(Id::Version).help("Show version"),
     getopt::help(Id::Help).help("Show this help"),
+    getopt::json(
+        Id::Json,
+        "Print one JSON document: an object per module, every field",
+    ),
 ];
 
 /// `--help`.
@@ -143,6 +150,7 @@ struct Args {
     kversion: Option<Vec<u8>>,
     basedir: Option<Vec<u8>>,
     names: Vec<Vec<u8>>,
+    json: bool,
 }
 
 /// Run modinfo. Returns the exit status.
@@ -156,6 +164,7 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
         kversion: None,
         basedir: None,
         names: Vec::new(),
+        json: false,
     };
     let mut options = Getopt::new(argv0, args, OPTS, env.vars.posixly_correct);
     for f in options.by_ref() {
@@ -170,6 +179,7 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
             Id::Field => a.field = f.value,
             Id::SetVersion => a.kversion = f.value,
             Id::Basedir => a.basedir = f.value,
+            Id::Json => a.json = true,
             Id::Help | Id::Version => {
                 return usage::help_or_version(f.id == Id::Help, env, || HELP.render(OPTS, &prog));
             }
@@ -179,14 +189,30 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
         return 1;
     };
     a.names = names;
+    let mut doc = a.json.then(json::Modinfo::default);
+    let code = modinfo(&a, &log, env, doc.as_mut());
+    if let Some(d) = &doc {
+        let _ = json::emit(env.out, d);
+    }
+    code
+}
+
+/// Everything after the options; with `doc`, what would be printed goes into it.
+fn modinfo(a: &Args, log: &Log, env: &mut Env<'_>, mut doc: Option<&mut json::Modinfo>) -> i32 {
+    let mut error = |env: &mut Env<'_>, m: &[u8]| {
+        log.error(env.err, m);
+        if let Some(d) = doc.as_deref_mut() {
+            d.errors.push(json::Message::new(None, Level::Err, m));
+        }
+    };
     if a.names.is_empty() {
-        log.error(env.err, "missing module or filename.\n");
+        error(env, b"missing module or filename.\n");
         return 1;
     }
     let dir = match common::module_dir(env, a.basedir.as_deref(), a.kversion.as_deref()) {
         Ok(d) => d,
         Err(e) => {
-            log.error(env.err, format!("uname() failed: {e}\n"));
+            error(env, format!("uname() failed: {e}\n").as_bytes());
             return 1;
         }
     };
@@ -194,10 +220,7 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
     if a.basedir.is_some() || a.kversion.is_some() {
         let p = dir.as_os_str().as_bytes();
         if p.len() >= common::PATH_MAX {
-            log.error(
-                env.err,
-                [b"bad directory ", p, b": path too long\n"].concat(),
-            );
+            error(env, &[b"bad directory ", p, b": path too long\n"].concat());
             return 1;
         }
     }
@@ -214,10 +237,12 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
     for name in &a.names {
         let mut t = Tool {
             ctx: &ctx,
-            a: &a,
-            log: &log,
+            a,
+            log,
             prefetched: &mut prefetched,
             threshold,
+            operand: name,
+            doc: doc.as_deref_mut(),
         };
         let ok = if a.modname {
             t.name_do(name, env)
@@ -265,6 +290,10 @@ struct Tool<'t> {
     prefetched: &'t mut HashMap<PathBuf, Result<ModuleInfo, Error>>,
     /// libkmod's log threshold (`KMOD_LOG`): modinfo installs no log hook.
     threshold: i32,
+    /// The operand.
+    operand: &'t [u8],
+    /// `--json`: the document being built.
+    doc: Option<&'t mut json::Modinfo>,
 }
 
 impl Tool<'_> {
@@ -276,8 +305,13 @@ impl Tool<'_> {
         }
     }
 
-    fn error(&self, env: &mut Env<'_>, parts: &[&[u8]]) -> bool {
-        self.log.error(env.err, parts.concat());
+    fn error(&mut self, env: &mut Env<'_>, parts: &[&[u8]]) -> bool {
+        let m = parts.concat();
+        self.log.error(env.err, &m);
+        if let Some(d) = self.doc.as_deref_mut() {
+            d.errors
+                .push(json::Message::new(Some(self.operand), Level::Err, &m));
+        }
         false
     }
 
@@ -326,6 +360,9 @@ impl Tool<'_> {
     }
 
     fn modinfo_do(&mut self, m: &Module, env: &mut Env<'_>) -> bool {
+        if self.doc.is_some() {
+            return self.modinfo_json(m, env);
+        }
         let sep = self.a.sep;
         let field = self.a.field.as_deref();
         let path = m.path(&mut self.lib(env));
@@ -404,4 +441,88 @@ impl Tool<'_> {
         }
         true
     }
+}
+
+impl Tool<'_> {
+    /// `modinfo_do` for `--json`: the same reads and messages, the fields as data.
+    fn modinfo_json(&mut self, m: &Module, env: &mut Env<'_>) -> bool {
+        let field = self.a.field.as_deref();
+        let path = m.path(&mut self.lib(env));
+        let is_builtin = path.is_none();
+        let mut module = json::ModinfoModule {
+            operand: json::Bytes::of(self.operand),
+            name: json::Bytes::of(m.name()),
+            filename: path.as_deref().map(json::Bytes::path),
+            builtin: is_builtin,
+            fields: json::Fields::default(),
+            parameters: Vec::new(),
+        };
+        if field == Some(b"filename") {
+            self.push(module);
+            return true;
+        }
+        let info = match self.info(m, path.as_deref(), env) {
+            Ok(i) => i,
+            Err(e) => {
+                if is_builtin && e.errno() == Errno::ENOENT {
+                    self.push(module);
+                    return true;
+                }
+                if let Some(d) = e.logged() {
+                    self.lib(env).report(d);
+                }
+                let text = format!("': {}\n", e.errno());
+                return self.error(
+                    env,
+                    &[b"could not get modinfo from '", m.name(), text.as_bytes()],
+                );
+            }
+        };
+        let mut tool_sink = self.log.sink(env.err);
+        if field.is_none() || field == Some(b"parm") {
+            module.parameters = info
+                .params(&mut tool_sink)
+                .iter()
+                .map(json::Param::from)
+                .collect();
+        }
+        if field != Some(b"parm") {
+            for (key, value) in info.entries() {
+                let wanted = match field {
+                    Some(f) => f == key,
+                    None => key != b"parm" && key != b"parmtype",
+                };
+                if wanted {
+                    module.fields.push(key, json::Bytes(one_line(key, value)));
+                }
+            }
+        }
+        self.push(module);
+        true
+    }
+
+    fn push(&mut self, module: json::ModinfoModule) {
+        if let Some(d) = self.doc.as_deref_mut() {
+            d.modules.push(module);
+        }
+    }
+}
+
+/// A value as `--json` gives it: `sig_key` and `signature` without the line breaks
+/// (`\n\t\t` every 20 bytes) of the text output.
+fn one_line(key: &[u8], value: &[u8]) -> Vec<u8> {
+    if key != b"sig_key" && key != b"signature" {
+        return value.to_vec();
+    }
+    let mut v = Vec::with_capacity(value.len());
+    let mut i = 0;
+    while i < value.len() {
+        if value[i..].starts_with(b"\n\t\t") {
+            i += 3;
+        } else {
+            v.push(value[i]);
+            i += 1;
+        }
+    }
+    v
 }

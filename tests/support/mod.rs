@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod ko;
+pub mod schema;
 
 use std::ffi::OsStr;
 use std::fmt::Write as _;

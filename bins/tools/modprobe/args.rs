@@ -63,6 +63,10 @@ pub enum Id {
     Version,
     /// `-h`.
     Help,
+    /// `--json` (beyond kmod).
+    Json,
+    /// `--select PATTERN` (beyond kmod).
+    Select,
 }
 
 /// modprobe's options, in kmod's order.
@@ -220,6 +224,19 @@ pub const OPTS: &[Opt<Id>] = &[
     getopt::verbose(Id::Verbose),
     getopt::version(Id::Version),
     getopt::help(Id::Help),
+    getopt::json(
+        Id::Json,
+        "With --show-depends: print the load plan of every\nmodule as one JSON document",
+    ),
+    Opt::long(
+        "select",
+        HasArg::Required,
+        Id::Select,
+        "Add every module under PATTERN, a directory of the\nmodule directory or a glob on the paths in it\n(implies -a)",
+    )
+    .metavar("=PATTERN")
+    .beyond_kmod()
+    .unlisted(),
 ];
 
 /// `--help`.
@@ -395,6 +412,12 @@ pub(super) struct Opts {
     pub(super) log_warning: bool,
     /// `MODPROBE_OPTIONS` for commands run from here.
     pub(super) env_options: Option<Vec<u8>>,
+    /// `-D` was given.
+    pub(super) show_depends: bool,
+    /// `--json`.
+    pub(super) json: bool,
+    /// `--select` patterns.
+    pub(super) select: Vec<Vec<u8>>,
 }
 
 impl Opts {
@@ -442,6 +465,7 @@ pub(super) fn apply(o: &mut Opts, f: Found<Id>, prog: &str, env: &mut Env<'_>) -
         Id::ForceModversion => o.strip_modversion = true,
         Id::ForceVermagic => o.strip_vermagic = true,
         Id::ShowDepends => {
+            o.show_depends = true;
             o.ignore_loaded = true;
             o.dry_run = true;
             o.do_show = true;
@@ -472,6 +496,8 @@ pub(super) fn apply(o: &mut Opts, f: Found<Id>, prog: &str, env: &mut Env<'_>) -
             o.env_append(b"-v");
             o.verbose += 1;
         }
+        Id::Json => o.json = true,
+        Id::Select => o.select.push(val),
         Id::Help | Id::Version => {
             return Step::Exit(usage::help_or_version(f.id == Id::Help, env, || {
                 HELP.render(OPTS, prog)

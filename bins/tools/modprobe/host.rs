@@ -22,6 +22,8 @@ pub(super) struct Host<'a, 'e> {
     /// The results of [`ProbeHost::check_chain`] by file: not checked again at
     /// insertion.
     pub(super) checked: HashMap<PathBuf, Result<(), Error>>,
+    /// `--json`: the actions shown are recorded here instead of printed.
+    pub(super) record: Option<&'a mut Vec<(Module, Action)>>,
 }
 
 impl Host<'_, '_> {
@@ -52,8 +54,13 @@ impl Sink for Host<'_, '_> {
 }
 
 impl ProbeHost for Host<'_, '_> {
-    fn show(&mut self, _: &Module, action: &Action) {
-        let _ = render::action(self.env.out, action);
+    fn show(&mut self, m: &Module, action: &Action) {
+        match &mut self.record {
+            Some(steps) => steps.push((m.clone(), action.clone())),
+            None => {
+                let _ = render::action(self.env.out, action);
+            }
+        }
     }
 
     fn insert(

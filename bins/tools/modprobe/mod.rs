@@ -4,11 +4,15 @@
 //! * `args`: the option table, `MODPROBE_OPTIONS`, what the options decide;
 //! * `host`: the probe's view of the tool (showing, inserting, running commands);
 //! * `remove`: the removal algorithm (`-r`);
+//! * `closure`: `--show-depends --json`, the recorded load plan turned into data;
+//! * `select`: `--select PATTERN`, modules picked by directory or glob;
 //! * here: the main flow, `-c`, `--show-modversions`/`--show-exports`, insertion.
 
 mod args;
+mod closure;
 mod host;
 mod remove;
+mod select;
 
 pub use args::{HELP, Id, OPTS};
 
@@ -105,23 +109,59 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
     let Some(args) = options.finish(env.err) else {
         return 1;
     };
+    let mut json = o.json.then(closure::Recorder::default);
+    let code = modprobe(&prog, o, args, env, &mut json);
+    if let Some(r) = json {
+        let _ = crate::json::emit(env.out, &r.doc);
+    }
+    code
+}
+
+/// modprobe after its options; with `json`, the plan and messages go into it.
+fn modprobe(
+    prog: &str,
+    mut o: Opts,
+    mut args: Vec<Vec<u8>>,
+    env: &mut Env<'_>,
+    json: &mut Option<closure::Recorder>,
+) -> i32 {
     if !o.use_syslog && env.root.is_host() && !stderr_usable() {
         o.use_syslog = true;
     }
-    let mut log = MLog { t: Log::new(&prog) };
+    let mut log = MLog { t: Log::new(prog) };
     log.t.open(o.use_syslog, &env.root);
-    let emit_pre = |env: &mut Env<'_>, log: &MLog, m: &[u8]| {
-        let _ = log.log(env.err, Level::Err, m);
-    };
-    if !o.show_config && args.is_empty() {
-        emit_pre(env, &log, b"missing parameters. See -h.\n");
+    let emit_pre =
+        |env: &mut Env<'_>, log: &MLog, json: &mut Option<closure::Recorder>, m: &[u8]| {
+            let _ = log.log(env.err, Level::Err, m);
+            if let Some(r) = json {
+                r.message(None, Level::Err, m);
+            }
+        };
+    if o.json
+        && (!o.show_depends
+            || o.show_config
+            || o.show_modversions
+            || o.show_exports
+            || o.remove
+            || o.lookup_only)
+    {
+        emit_pre(
+            env,
+            &log,
+            json,
+            b"--json needs --show-depends (and no other mode).\n",
+        );
+        return 1;
+    }
+    if !o.show_config && args.is_empty() && o.select.is_empty() {
+        emit_pre(env, &log, json, b"missing parameters. See -h.\n");
         return 1;
     }
     let dirname = if o.root.is_some() || o.kversion.is_some() {
         let dir = match common::module_dir(env, o.root.as_deref(), o.kversion.as_deref()) {
             Ok(d) => d,
             Err(e) => {
-                emit_pre(env, &log, format!("uname() failed: {e}\n").as_bytes());
+                emit_pre(env, &log, json, format!("uname() failed: {e}\n").as_bytes());
                 return 1;
             }
         };
@@ -129,7 +169,7 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
             let mut m = b"bad directory ".to_vec();
             m.extend_from_slice(dir.as_os_str().as_bytes());
             m.extend_from_slice(b": path too long\n");
-            emit_pre(env, &log, &m);
+            emit_pre(env, &log, json, &m);
             return 1;
         }
         Some(dir)
@@ -141,12 +181,25 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
         None => ConfigSource::System,
     };
     let Some(ctx) = common::kmod_new(env, dirname, &config) else {
-        emit_pre(env, &log, b"kmod_new() failed!\n");
+        emit_pre(env, &log, json, b"kmod_new() failed!\n");
         return 1;
     };
     log.t.setup(env.err, o.verbose - Level::Err.priority());
     ctx.load_resources(&mut log.t.sink(env.err));
-    let mut t = Tool { o, log, ctx: &ctx };
+    if !o.select.is_empty() {
+        args.extend(select::select(&ctx, &o.select));
+        o.use_all = true;
+        o.log_warning = true;
+    }
+    if let Some(r) = json.as_mut() {
+        r.doc.module_dir = crate::json::Bytes::path(ctx.dir());
+    }
+    let mut t = Tool {
+        o,
+        log,
+        ctx: &ctx,
+        json: json.take(),
+    };
     let result = if t.o.show_config {
         t.show_config(env);
         Ok(Ok(()))
@@ -163,6 +216,10 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
         t.insmod(env, &args[0], Some(&opts))
     };
     let _ = env.out.flush();
+    if let Some(mut r) = t.json.take() {
+        r.finish(t.o.ignore_commands);
+        *json = Some(r);
+    }
     match result {
         Err(Fatal) => 1,
         Ok(err) => {
@@ -177,6 +234,8 @@ struct Tool<'c> {
     o: Opts,
     log: MLog,
     ctx: &'c ModuleDir,
+    /// `--json`: the plan being recorded.
+    json: Option<closure::Recorder>,
 }
 
 impl Tool<'_> {
@@ -186,16 +245,22 @@ impl Tool<'_> {
     }
 
     /// `LOG()`: FATAL (or WARNING with `-a`).
-    fn fatal(&self, env: &mut Env<'_>, m: &[u8]) -> Result<(), Fatal> {
+    fn fatal(&mut self, env: &mut Env<'_>, m: &[u8]) -> Result<(), Fatal> {
         let level = if self.o.log_warning {
             Level::Warning
         } else {
             Level::Crit
         };
+        if let Some(r) = &mut self.json {
+            r.operand_message(level, m);
+        }
         self.log.log(env.err, level, m)
     }
 
-    fn error(&self, env: &mut Env<'_>, m: &[u8]) {
+    fn error(&mut self, env: &mut Env<'_>, m: &[u8]) {
+        if let Some(r) = &mut self.json {
+            r.operand_message(Level::Err, m);
+        }
         let _ = self.log.log(env.err, Level::Err, m);
     }
 
@@ -226,7 +291,7 @@ impl Tool<'_> {
     }
 
     fn show_symbols(
-        &self,
+        &mut self,
         env: &mut Env<'_>,
         filename: &[u8],
         exports: bool,
@@ -290,6 +355,9 @@ impl Tool<'_> {
         alias: &[u8],
         extra: Option<&[u8]>,
     ) -> Result<Outcome, Fatal> {
+        if let Some(r) = &mut self.json {
+            r.operand(alias);
+        }
         let list: Vec<Module> = if alias.starts_with(b"/") || alias.starts_with(b"./") {
             let path = env
                 .vars
@@ -297,6 +365,9 @@ impl Tool<'_> {
             match self.ctx.module_from_path(&path, &mut self.sink(env)) {
                 Ok(m) => vec![m],
                 Err(e) => {
+                    if let Some(r) = &mut self.json {
+                        r.result("error");
+                    }
                     let e = format!(": {}\n", e.errno());
                     self.fatal(
                         env,
@@ -306,9 +377,13 @@ impl Tool<'_> {
                 }
             }
         } else {
-            match self.ctx.lookup(alias, &mut self.sink(env)) {
+            let found = self.ctx.lookup(alias, &mut self.sink(env));
+            match found {
                 Ok(l) if !l.is_empty() => l,
                 _ => {
+                    if let Some(r) = &mut self.json {
+                        r.result(if found.is_err() { "error" } else { "not_found" });
+                    }
                     let dir = self.ctx.dir().as_os_str().as_bytes().to_vec();
                     self.fatal(
                         env,
@@ -329,6 +404,9 @@ impl Tool<'_> {
             blacklist: self.o.use_blacklist,
             blacklist_alias_only: true,
         };
+        if let Some(r) = &mut self.json {
+            r.resolved(&list);
+        }
         let mut err = Ok(());
         for m in &list {
             err = self.insmod_insert(env, m, flags, extra);
@@ -348,6 +426,7 @@ impl Tool<'_> {
             return Ok(());
         }
         let show = self.showing();
+        let mut steps = Vec::new();
         let (r, refusal) = {
             let mut host = Host {
                 env: &mut *env,
@@ -355,10 +434,17 @@ impl Tool<'_> {
                 env_options: self.o.env_options.as_deref(),
                 refusal: None,
                 checked: HashMap::new(),
+                record: self.json.is_some().then_some(&mut steps),
             };
             let r = m.probe(flags, extra, show, &mut host);
             (r, host.refusal)
         };
+        if let Some(rec) = &mut self.json {
+            rec.probed(
+                steps,
+                matches!(r, Ok(libkmod_rs::ProbeOutcome::Blacklisted)),
+            );
+        }
         let Err(e) = r else {
             return Ok(());
         };

@@ -347,10 +347,19 @@ impl Depmod {
     /// found before.
     fn search_file(&mut self, path: Vec<u8>, modname: Vec<u8>, parsed: Box<Parsed>) {
         if let Some(&old) = self.by_name.get(&modname) {
-            if !self
+            let wins = self
                 .cfg
-                .new_wins(&self.opts.dirname, &self.mods[old].path, &path, &modname)
-            {
+                .new_wins(&self.opts.dirname, &self.mods[old].path, &path, &modname);
+            let old_path = &self.mods[old].path;
+            let (kept, ignored) = if wins {
+                (path.clone(), old_path.clone())
+            } else {
+                (old_path.clone(), path.clone())
+            };
+            self.report
+                .duplicates
+                .push((modname.clone(), kept, ignored));
+            if !wins {
                 return;
             }
             self.mods[old] = self.new_mod(modname, path);
@@ -488,6 +497,8 @@ impl Depmod {
             .collect();
         drop(parsed);
         self.report.modules = self.mods.len();
+        self.report.aliases = self.mods.iter().map(|m| m.aliases.len()).sum();
+        self.report.symbols = self.symbols.values().filter(|s| s.owner.is_some()).count();
         for (i, mut r) in resolved.into_iter().enumerate() {
             self.log.append(&mut r.log);
             let path = &self.mods[i].path;

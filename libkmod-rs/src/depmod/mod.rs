@@ -57,6 +57,14 @@ pub struct DepmodReport {
     /// Dependency cycles, each as the module names along it (the first again at
     /// the end). A tree with cycles gets no outputs.
     pub cycles: Vec<Vec<Vec<u8>>>,
+    /// Module names found in more than one file while scanning, as (name, file
+    /// kept, file ignored), in discovery order: depmod.d's `override` and `search`
+    /// lines decide (kmod logs these at DEBUG only).
+    pub duplicates: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>,
+    /// How many aliases the modules declare (the lines of `modules.alias`).
+    pub aliases: usize,
+    /// How many symbols the modules export (the lines of `modules.symbols`).
+    pub symbols: usize,
 }
 
 /// depmod: scan a module tree, resolve symbols into dependencies, and write the

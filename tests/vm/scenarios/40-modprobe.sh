@@ -16,6 +16,8 @@ step show-depends '/sbin/modprobe --show-depends btrfs'
 step dry-run '/sbin/modprobe -n -v btrfs; rc=$?; eval "$names"; exit $rc'
 step btrfs '/sbin/modprobe -v btrfs; rc=$?; eval "$names"; exit $rc'
 step btrfs-lsmod '/sbin/lsmod'
+# beyond kmod: the same table as JSON (validated and compared on the host)
+step_diff btrfs-lsmod-json '/sbin/lsmod --json'
 step btrfs-again '/sbin/modprobe -v btrfs'
 step rmmod-in-use '/sbin/rmmod "$INUSE"'
 step modprobe-r-in-use '/sbin/modprobe -r "$INUSE"'
