@@ -20,7 +20,7 @@
 # bin/depmod is a sh wrapper that execs trixie's ld.so on trixie's kmod; this script
 # runs the wrapper's exec line directly (ld.so --library-path ... --argv0 depmod kmod)
 # so that kmod is not billed for a `sh` start (and its RSS is kmod's, not sh's).
-# Ours: target/release/kmod (cargo build --release) through a symlink named depmod.
+# Ours: the static release build (build_ours in scripts/bench-lib.sh, as `make static`) through a symlink named depmod.
 #
 # Environment: KMOD_RS_CACHE, BENCH_REPEAT (3), BENCH_TREES ("bookworm-amd64
 # bookworm-amd64-zstd trixie-amd64"; a name ending in -zstd is made from the tree
@@ -63,12 +63,10 @@ if [ -n "${BENCH_OURS:-}" ]; then
     OURS=("$BENCH_OURS")
     OURS_DESC="$BENCH_OURS (BENCH_OURS)"
 else
-    log "cargo build --release"
-    (cd "$ROOT" && cargo build --release) >&2 || die "cargo build --release failed"
-    [ -x "$TARGET_DIR/release/kmod" ] || die "no $TARGET_DIR/release/kmod"
-    ln -s "$TARGET_DIR/release/kmod" "$WORK/bin/depmod"
+    build_ours
+    ln -s "$OURS_BIN" "$WORK/bin/depmod"
     OURS=("$WORK/bin/depmod")
-    OURS_DESC="$TARGET_DIR/release/kmod through a symlink named depmod"
+    OURS_DESC="$OURS_BIN through a symlink named depmod"
 fi
 
 # ---- helpers ---------------------------------------------------------------

@@ -21,3 +21,23 @@ kmod34_direct() {
 
 # ratio A B -> A/B with two decimals ("-" when B is 0)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+
+# build_ours -> builds the release kmod as `make static` does (static-pie, glibc:
+# no dynamic loader at each start, ~0.3 ms of a one-module call) and sets OURS_BIN.
+# Needs ROOT and TARGET_DIR; the host's triple when it is x86_64 glibc, else a
+# plain release build.
+build_ours() {
+    local triple
+    triple=$(rustc -vV | sed -n 's/^host: //p')
+    if [ "$triple" = x86_64-unknown-linux-gnu ]; then
+        log "cargo build --release --target $triple (static)"
+        (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static" \
+            cargo build --release --target "$triple" --bin kmod) >&2 || die "static release build failed"
+        OURS_BIN=$TARGET_DIR/$triple/release/kmod
+    else
+        log "cargo build --release"
+        (cd "$ROOT" && cargo build --release --bin kmod) >&2 || die "cargo build --release failed"
+        OURS_BIN=$TARGET_DIR/release/kmod
+    fi
+    [ -x "$OURS_BIN" ] || die "no $OURS_BIN"
+}

@@ -18,7 +18,7 @@
 # the wrapper would bill kmod for a `sh` start per call, so the benchmark runs the
 # wrapper's exec line directly (ld.so --library-path ... --argv0 modinfo kmod) and
 # reports the wrapper's own overhead separately.
-# Ours: target/release/kmod (cargo build --release) through a symlink named modinfo.
+# Ours: the static release build (build_ours in scripts/bench-lib.sh, as `make static`) through a symlink named modinfo.
 #
 # Environment: KMOD_RS_CACHE, BENCH_REPEAT (3), BENCH_BATCH (200),
 # BENCH_TREES ("bookworm-amd64 trixie-amd64"), BENCH_OUT (target/bench-modinfo),
@@ -50,16 +50,14 @@ case ${BENCH_LIMIT:-1} in '' | *[!0-9]* | 0) die "BENCH_LIMIT must be a positive
 kmod34_direct modinfo
 
 # ---- ours ------------------------------------------------------------------
-log "cargo build --release"
-(cd "$ROOT" && cargo build --release) >&2 || die "cargo build --release failed"
-[ -x "$TARGET_DIR/release/kmod" ] || die "no $TARGET_DIR/release/kmod"
+build_ours
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-modinfo.XXXXXX")
 cleanup() { rm -rf "$WORK"; }
 trap cleanup EXIT
 mkdir -p "$WORK/bin" "$OUT"
 rm -f "$OUT"/*.diff
-ln -s "$TARGET_DIR/release/kmod" "$WORK/bin/modinfo"
+ln -s "$OURS_BIN" "$WORK/bin/modinfo"
 OURS=("$WORK/bin/modinfo")
 
 # ---- helpers ---------------------------------------------------------------
@@ -165,7 +163,7 @@ per_call() { awk -v t="$1" -v n="$ns" 'BEGIN { printf "%.3f", 1000 * t / n }'; }
 echo
 echo "modinfo: kmod 34.2 vs kmod-rs, wall seconds for a whole tree, best of $REPEAT runs, output to /dev/null"
 echo "  kmod = ${KMOD34[-1]}, run as: ld.so --library-path <trixie libs> --argv0 modinfo kmod MODULE...  (the wrapper's exec line, without its sh)"
-echo "  ours = $TARGET_DIR/release/kmod through a symlink named modinfo"
+echo "  ours = $OURS_BIN through a symlink named modinfo"
 echo "  $(nproc) CPUs; load average now $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 cat "$TABLE"

@@ -21,7 +21,7 @@
 # outputs of both are captured and compared (full diff in $BENCH_OUT).
 #
 # Reference: kmod 34.2 from $KMOD_RS_CACHE/kmod34, run through its loader directly
-# (scripts/bench-lib.sh): no `sh` start billed to it. Ours: target/release/kmod.
+# (scripts/bench-lib.sh): no `sh` start billed to it. Ours: the static release build (build_ours in scripts/bench-lib.sh).
 #
 # Environment: KMOD_RS_CACHE, BENCH_REPEAT (3), BENCH_BATCH (400), BENCH_ONE (200),
 # BENCH_TREE (bookworm-amd64), BENCH_OUT (target/bench-modprobe), CARGO_TARGET_DIR,
@@ -53,9 +53,7 @@ done
 kmod34_direct modprobe
 KMOD_DEPMOD=$CACHE/kmod34/bin/depmod
 
-log "cargo build --release"
-(cd "$ROOT" && cargo build --release) >&2 || die "cargo build --release failed"
-[ -x "$TARGET_DIR/release/kmod" ] || die "no $TARGET_DIR/release/kmod"
+build_ours
 
 SRC=$CACHE/trees/$TREE
 [ -f "$SRC/KVER" ] || die "no $SRC: run scripts/fetch-reference.sh first"
@@ -66,7 +64,7 @@ trap cleanup EXIT
 mkdir -p "$WORK/bin" "$WORK/empty.d" "$OUT"
 cp -al "$SRC" "$WORK/root"
 "$KMOD_DEPMOD" -b "$WORK/root" "$KVER" || die "kmod's depmod failed"
-ln -s "$TARGET_DIR/release/kmod" "$WORK/bin/modprobe"
+ln -s "$OURS_BIN" "$WORK/bin/modprobe"
 OURS=("$WORK/bin/modprobe")
 BASE=(-d "$WORK/root" -S "$KVER" -C "$WORK/empty.d")
 MODDIR=$WORK/root/lib/modules/$KVER

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 
-pkgs=(xz-utils zstd gzip cpio mandoc bash zsh fish make time python3-jsonschema)
+pkgs=(xz-utils zstd gzip cpio mandoc bash zsh fish make time)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

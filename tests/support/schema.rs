@@ -1,15 +1,10 @@
-//! The `--json` documents checked against `schemas/*.schema.json` with Debian's
-//! `python3-jsonschema` (JSON Schema draft 2020-12; `scripts/test.sh` installs it).
-//!
-//! Why not a Rust validator crate: every one (`jsonschema`, `boon`, ...) needs
-//! proc-macro crates (serde's derive, `strum`, ICU's derives through `url`), and the
-//! workspace builds for the host with `+crt-static` (`.cargo/config.toml`), with
-//! which rustc cannot build a proc-macro. The validator runs once per batch of
-//! documents.
+//! The `--json` documents checked against `schemas/*.schema.json` with the
+//! `jsonschema` crate (JSON Schema draft 2020-12, as the schemas declare).
 
+use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The schema file `schemas/<name>.schema.json`.
 pub fn schema_path(name: &str) -> PathBuf {
@@ -18,38 +13,36 @@ pub fn schema_path(name: &str) -> PathBuf {
         .join(format!("{name}.schema.json"))
 }
 
-const CHECK: &str = r#"
-import json, sys
-from jsonschema import Draft202012Validator
-schema = json.load(open(sys.argv[1]))
-Draft202012Validator.check_schema(schema)
-v = Draft202012Validator(schema)
-names = open(sys.argv[3], encoding="utf-8", errors="replace").read().split("\n")
-bad = 0
-for i, line in enumerate(open(sys.argv[2], "rb").read().split(b"\n")):
-    if not line:
-        continue
-    doc = json.loads(line)
-    errs = sorted(v.iter_errors(doc), key=lambda e: list(e.absolute_path))
-    if errs:
-        bad += 1
-        if bad <= 5:
-            print(names[i] + ":")
-            for e in errs[:3]:
-                print("  at", list(e.absolute_path), ":", e.message[:300])
-print("checked", i + 1, "bad", bad)
-sys.exit(1 if bad else 0)
-"#;
+/// The validator of schema `name`, built once (the schema itself checked against
+/// the draft's meta-schema first).
+fn validator(name: &str) -> Arc<jsonschema::Validator> {
+    static CACHE: Mutex<Option<HashMap<String, Arc<jsonschema::Validator>>>> = Mutex::new(None);
+    let mut cache = CACHE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let cache = cache.get_or_insert_with(HashMap::new);
+    if let Some(v) = cache.get(name) {
+        return Arc::clone(v);
+    }
+    let path = schema_path(name);
+    let schema: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: not JSON: {e}", path.display()));
+    if let Err(e) = jsonschema::meta::validate(&schema) {
+        panic!("{}: not a valid schema: {e}", path.display());
+    }
+    let v = Arc::new(
+        jsonschema::draft202012::new(&schema).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    );
+    cache.insert(name.to_string(), Arc::clone(&v));
+    v
+}
 
 /// Check that each document is one line of JSON ending in a newline, parses, and is
 /// valid against schema `name`; panics listing the first invalid ones.
 pub fn validate(name: &str, docs: &[(String, Vec<u8>)]) {
-    if docs.is_empty() {
-        return;
-    }
-    let tmp = super::TempDir::new("schema");
-    let mut lines = Vec::new();
-    let mut names = String::new();
+    let v = validator(name);
+    let mut report = String::new();
+    let mut bad = 0;
     for (what, doc) in docs {
         let body = doc
             .strip_suffix(b"\n")
@@ -58,33 +51,23 @@ pub fn validate(name: &str, docs: &[(String, Vec<u8>)]) {
             !body.contains(&b'\n'),
             "{what}: the document is not one line"
         );
-        if let Err(e) = serde_json::from_slice::<serde_json::Value>(body) {
-            panic!(
-                "{what}: not JSON ({e}): {}",
-                String::from_utf8_lossy(&body[..body.len().min(500)])
-            );
+        let value = parse(body);
+        let errors: Vec<String> = v
+            .iter_errors(&value)
+            .take(3)
+            .map(|e| format!("  at {}: {e}", e.instance_path()))
+            .collect();
+        if !errors.is_empty() {
+            bad += 1;
+            if bad <= 5 {
+                let _ = writeln!(report, "{what}:\n{}", errors.join("\n"));
+            }
         }
-        lines.extend_from_slice(body);
-        lines.push(b'\n');
-        names.push_str(&what.replace('\n', " "));
-        names.push('\n');
     }
-    let (d, n) = (tmp.path().join("docs"), tmp.path().join("names"));
-    std::fs::write(&d, &lines).unwrap();
-    std::fs::write(&n, &names).unwrap();
-    let out = Command::new("/usr/bin/python3")
-        .arg("-c")
-        .arg(CHECK)
-        .arg(schema_path(name))
-        .arg(&d)
-        .arg(&n)
-        .output()
-        .expect("/usr/bin/python3 (with python3-jsonschema) is needed to check the schemas");
     assert!(
-        out.status.success(),
-        "{name}: documents not valid against the schema:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        bad == 0,
+        "{name}: {bad} of {} documents not valid against the schema:\n{report}",
+        docs.len()
     );
 }
 
@@ -107,16 +90,8 @@ pub fn validate_pending() {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner),
     );
-    let mut names: Vec<String> = all.iter().map(|(n, _, _)| n.clone()).collect();
-    names.sort();
-    names.dedup();
-    for name in names {
-        let docs: Vec<(String, Vec<u8>)> = all
-            .iter()
-            .filter(|(n, _, _)| *n == name)
-            .map(|(_, w, d)| (w.clone(), d.clone()))
-            .collect();
-        validate(&name, &docs);
+    for (name, what, doc) in all {
+        validate(&name, &[(what, doc)]);
     }
 }
 
