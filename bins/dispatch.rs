@@ -118,54 +118,43 @@ fn kmod(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
     }
 }
 
+/// Every tool's option table and `--help` layout, by the name `--help` is asked of
+/// (`static-nodes` and `kmod` are kmod's commands).
+#[must_use]
+pub fn help_tables() -> [(&'static str, Vec<Opt<()>>, Layout); 8] {
+    use crate::getopt::untyped;
+    use crate::tools;
+    [
+        ("insmod", untyped(tools::insmod::OPTS), tools::insmod::HELP),
+        ("rmmod", untyped(tools::rmmod::OPTS), tools::rmmod::HELP),
+        ("lsmod", untyped(tools::lsmod::OPTS), tools::lsmod::HELP),
+        (
+            "modinfo",
+            untyped(tools::modinfo::OPTS),
+            tools::modinfo::HELP,
+        ),
+        (
+            "modprobe",
+            untyped(tools::modprobe::OPTS),
+            tools::modprobe::HELP,
+        ),
+        ("depmod", untyped(tools::depmod::OPTS), tools::depmod::HELP),
+        (
+            "static-nodes",
+            untyped(tools::static_nodes::OPTS),
+            tools::static_nodes::HELP,
+        ),
+        ("kmod", untyped(OPTS), HELP),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
-    use crate::getopt::{Opt, untyped};
-    use crate::usage::Layout;
-
-    /// Every help layout lists each option of its table that has a help text and is
-    /// not marked unlisted, once, and nothing else; every layout renders.
+    /// Every help layout lists each option of its table that has a help text, once,
+    /// and nothing else; every layout renders.
     #[test]
     fn help_layouts_cover_their_tables() {
-        let tables: [(&str, Vec<Opt<()>>, Layout); 8] = [
-            (
-                "insmod",
-                untyped(crate::tools::insmod::OPTS),
-                crate::tools::insmod::HELP,
-            ),
-            (
-                "rmmod",
-                untyped(crate::tools::rmmod::OPTS),
-                crate::tools::rmmod::HELP,
-            ),
-            (
-                "lsmod",
-                untyped(crate::tools::lsmod::OPTS),
-                crate::tools::lsmod::HELP,
-            ),
-            (
-                "modinfo",
-                untyped(crate::tools::modinfo::OPTS),
-                crate::tools::modinfo::HELP,
-            ),
-            (
-                "modprobe",
-                untyped(crate::tools::modprobe::OPTS),
-                crate::tools::modprobe::HELP,
-            ),
-            (
-                "depmod",
-                untyped(crate::tools::depmod::OPTS),
-                crate::tools::depmod::HELP,
-            ),
-            (
-                "static-nodes",
-                untyped(crate::tools::static_nodes::OPTS),
-                crate::tools::static_nodes::HELP,
-            ),
-            ("kmod", untyped(super::OPTS), super::HELP),
-        ];
-        for (tool, table, layout) in tables {
+        for (tool, table, layout) in super::help_tables() {
             let mut listed: Vec<&str> = layout.names().collect();
             listed.sort_unstable();
             let mut expected: Vec<&str> = table

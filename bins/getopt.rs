@@ -46,9 +46,6 @@ pub struct Opt<Id: Copy + Eq> {
     /// An option kmod 34.2 does not have: an abbreviation resolves among kmod's own
     /// options first, so every abbreviation kmod accepts keeps its meaning.
     pub beyond_kmod: bool,
-    /// Left out of `--help` although it has a help text (options beyond kmod that
-    /// would change kmod's help text; the man pages and completions have them).
-    pub unlisted: bool,
 }
 
 impl<Id: Copy + Eq> Opt<Id> {
@@ -78,7 +75,6 @@ impl<Id: Copy + Eq> Opt<Id> {
             help,
             metavar: "",
             beyond_kmod: false,
-            unlisted: false,
         }
     }
 
@@ -103,17 +99,11 @@ impl<Id: Copy + Eq> Opt<Id> {
         self
     }
 
-    /// The same option, left out of `--help`.
-    #[must_use]
-    pub const fn unlisted(mut self) -> Self {
-        self.unlisted = true;
-        self
-    }
-
-    /// Does `--help` list it?
+    /// Does `--help` list it? (Not when it has no help text, as kmod's depmod does
+    /// not list `--dry-run`.)
     #[must_use]
     pub const fn listed(&self) -> bool {
-        !self.help.is_empty() && !self.unlisted
+        !self.help.is_empty()
     }
 
     /// The entry without its id (for the completions and the man-page test).
@@ -127,7 +117,6 @@ impl<Id: Copy + Eq> Opt<Id> {
             help: self.help,
             metavar: self.metavar,
             beyond_kmod: self.beyond_kmod,
-            unlisted: self.unlisted,
         }
     }
 
@@ -174,13 +163,10 @@ pub const fn help<Id: Copy + Eq>(id: Id) -> Opt<Id> {
     Opt::new(b'h', "help", HasArg::No, id, "show this help")
 }
 
-/// `--json`, which the read-only tools have (beyond kmod, and not in `--help`,
-/// whose text stays kmod's).
+/// `--json`, which the read-only tools have (beyond kmod).
 #[must_use]
 pub const fn json<Id: Copy + Eq>(id: Id, help: &'static str) -> Opt<Id> {
-    Opt::long("json", HasArg::No, id, help)
-        .beyond_kmod()
-        .unlisted()
+    Opt::long("json", HasArg::No, id, help).beyond_kmod()
 }
 
 /// `--force-modversion`, as modprobe has it (and insmod, beyond kmod).
@@ -617,14 +603,13 @@ mod tests {
     }
 
     #[test]
-    fn json_is_long_only_beyond_kmod_and_unlisted() {
+    fn json_is_long_only_and_beyond_kmod() {
         const J: &[Opt<T>] = &[
             Opt::new(b'a', "author", HasArg::No, T::A, "a"),
             json(T::X, "json"),
         ];
         let o = &J[1];
-        assert!(o.short.is_none() && o.beyond_kmod && !o.listed());
-        assert!(J[0].listed());
+        assert!(o.short.is_none() && o.beyond_kmod && o.listed());
         // no kmod option starts with `j`: every abbreviation reaches it
         assert_eq!(
             parse(b"x", &args(&["--j"]), J, false).unwrap().opts[0].id,

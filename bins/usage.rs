@@ -91,6 +91,14 @@ impl Layout {
     }
 }
 
+/// The `--help` row of option `o` in a column `width` wide.
+#[must_use]
+pub fn row_text<Id: Copy + Eq>(width: usize, o: &Opt<Id>) -> String {
+    let mut s = String::new();
+    row(&mut s, width, o);
+    s
+}
+
 /// `\t<flag><pad><line 1>\n` then `\t<width spaces><line n>\n`; a flag as wide as the
 /// column (only options beyond kmod) gets a line of its own.
 fn row<Id: Copy + Eq>(s: &mut String, width: usize, o: &Opt<Id>) {

@@ -40,7 +40,7 @@ pub const HELP: Layout = Layout {
     width: 18,
     parts: &[
         Part::Text("Usage:\n\t{prog} [options]\nOptions:\n"),
-        Part::Rows(&["syslog", "verbose", "version", "help"]),
+        Part::Rows(&["syslog", "verbose", "json", "version", "help"]),
     ],
 };
 

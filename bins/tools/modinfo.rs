@@ -137,6 +137,7 @@ pub const HELP: Layout = Layout {
             "field",
             "set-version",
             "basedir",
+            "json",
             "version",
             "help",
         ]),

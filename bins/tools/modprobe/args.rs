@@ -235,8 +235,7 @@ pub const OPTS: &[Opt<Id>] = &[
         "Add every module under PATTERN, a directory of the\nmodule directory or a glob on the paths in it\n(implies -a)",
     )
     .metavar("=PATTERN")
-    .beyond_kmod()
-    .unlisted(),
+    .beyond_kmod(),
 ];
 
 /// `--help`.
@@ -276,6 +275,8 @@ Management Options:\n",
             "show-modversions",
             "dump-modversions",
             "show-exports",
+            "json",
+            "select",
         ]),
         Part::Text("\nGeneral Options:\n"),
         Part::Rows(&[
