@@ -243,16 +243,6 @@ impl ModuleFile {
 /// Whether a buffer for a whole compressed file may grow to the capacity given.
 type RawGrant<'g> = dyn FnMut(usize) -> bool + 'g;
 
-/// The first `n` bytes of the file at `path` (fewer if it is shorter); `None` when
-/// it cannot be opened.
-pub(crate) fn read_head(path: &Path, n: usize) -> Option<Vec<u8>> {
-    let file = File::open(path).ok()?;
-    let mut head = Vec::with_capacity(n);
-    // a read error leaves what was read, as a short read does
-    let _ = file.take(n as u64).read_to_end(&mut head);
-    Some(head)
-}
-
 /// Map (or read) a whole plain file, e.g. an index.
 pub(crate) fn map_file(path: &Path) -> Result<Image, Error> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;

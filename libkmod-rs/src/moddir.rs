@@ -214,16 +214,17 @@ impl ModuleDir {
     /// stops the loading.
     pub fn load_resources(&self, sink: &mut dyn Sink) {
         for kind in IndexKind::ALL {
-            let path = self.inner.dir.join(kind.file_name());
-            let ok = match crate::file::read_head(&path, crate::index::HEADER_SIZE) {
-                Some(head) if head.len() == crate::index::HEADER_SIZE => match Index::open(&head) {
+            // mapped once: the lookups that follow use these images
+            let head = self.inner.index(kind).and_then(|i| i.get(..crate::index::HEADER_SIZE));
+            let ok = match head {
+                Some(head) => match Index::open(head) {
                     Ok(_) => true,
                     Err(e) => {
                         diag::err(sink, "index_mm_open", format!("{e}\n"));
                         false
                     }
                 },
-                _ => false,
+                None => false,
             };
             if !ok && kind != IndexKind::BuiltinAlias {
                 break;

@@ -350,7 +350,8 @@ impl Config {
         let Ok(file) = std::fs::File::open(&path) else {
             return;
         };
-        let mut buf = Vec::new();
+        // /proc files report no size: one read of the most kmod reads
+        let mut buf = Vec::with_capacity(KCMDLINE_MAX + 1);
         if let Err(e) = file.take(KCMDLINE_MAX as u64).read_to_end(&mut buf) {
             let e = Errno::from(&e).to_string();
             let message: &[&[u8]] = &[

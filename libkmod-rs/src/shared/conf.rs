@@ -15,7 +15,10 @@ pub(crate) const CONFIG_MAX: u64 = 4 << 20;
 /// The contents of a configuration file, or None when it holds more than
 /// [`CONFIG_MAX`] bytes. A read error ends the file as EOF does for `getc()`.
 pub(crate) fn read_config(file: &mut std::fs::File) -> Option<Vec<u8>> {
-    let mut buf = Vec::new();
+    // room for the whole file and the read that sees its end: two reads, not a
+    // doubling series of them (a device reports 0 and is read as it comes)
+    let size = file.metadata().map_or(0, |m| m.len()).min(CONFIG_MAX);
+    let mut buf = Vec::with_capacity(size as usize + 1);
     let _ = file.take(CONFIG_MAX + 1).read_to_end(&mut buf);
     (buf.len() as u64 <= CONFIG_MAX).then_some(buf)
 }
