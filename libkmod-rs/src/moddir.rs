@@ -333,7 +333,9 @@ impl Inner {
             key: key.clone(),
             st: Mutex::new(NodeState::default()),
         });
-        if pool.len() > 1024 {
+        // drop the entries of freed modules when the table would grow: swept at
+        // each doubling, the cost stays proportional to the insertions
+        if pool.len() >= 1024 && pool.len() == pool.capacity() {
             pool.retain(|_, w| w.strong_count() > 0);
         }
         pool.insert(key, Arc::downgrade(&node));

@@ -34,7 +34,12 @@ use std::path::{Path, PathBuf};
 /// The information of a module: its `key=value` entries in kmod's order.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ModuleInfo {
-    entries: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Every key and value, one after the other (two allocations per module, not
+    /// two per entry: a driver may have hundreds of `alias=` entries).
+    bytes: Vec<u8>,
+    /// Each entry: where its key ends and its value ends in `bytes` (each starts
+    /// where the one before ends).
+    ends: Vec<(u32, u32)>,
 }
 
 /// A module parameter, merged from its `parm=` (description) and `parmtype=`
@@ -49,10 +54,10 @@ pub struct Param<'a> {
     pub ty: Option<&'a [u8]>,
 }
 
-fn split_entry(s: &[u8]) -> (Vec<u8>, Vec<u8>) {
+fn split_entry(s: &[u8]) -> (&[u8], &[u8]) {
     match s.iter().position(|&c| c == b'=') {
-        Some(i) => (s[..i].to_vec(), s[i + 1..].to_vec()),
-        None => (s.to_vec(), Vec::new()),
+        Some(i) => (&s[..i], &s[i + 1..]),
+        None => (s, &[]),
     }
 }
 
@@ -86,16 +91,30 @@ impl ModuleInfo {
 
     fn of_elf(path: &Path, elf: &ModuleElf<'_>) -> Result<ModuleInfo, Error> {
         let strings = elf.modinfo_strings().map_err(|e| Error::from(e).at(path))?;
-        let mut entries: Vec<(Vec<u8>, Vec<u8>)> = strings.iter().map(|s| split_entry(s)).collect();
-        if let Some(sig) = signature::parse(elf.image().suffix()) {
-            let mut push = |k: &str, v: Vec<u8>| entries.push((k.as_bytes().to_vec(), v));
-            push("sig_id", sig.id_type.as_bytes().to_vec());
-            push("signer", sig.signer.clone());
-            push("sig_key", signature::hex(&sig.key_id).into_bytes());
-            push("sig_hashalgo", sig.hash_algo.as_bytes().to_vec());
-            push("signature", signature::hex(&sig.signature).into_bytes());
+        let mut info = ModuleInfo {
+            bytes: Vec::with_capacity(strings.iter().map(|s| s.len()).sum()),
+            ends: Vec::with_capacity(strings.len()),
+        };
+        for s in &strings {
+            let (k, v) = split_entry(s);
+            info.push(k, v);
         }
-        Ok(ModuleInfo { entries })
+        if let Some(sig) = signature::parse(elf.image().suffix()) {
+            info.push(b"sig_id", sig.id_type.as_bytes());
+            info.push(b"signer", &sig.signer);
+            info.push(b"sig_key", signature::hex(&sig.key_id).as_bytes());
+            info.push(b"sig_hashalgo", sig.hash_algo.as_bytes());
+            info.push(b"signature", signature::hex(&sig.signature).as_bytes());
+        }
+        Ok(info)
+    }
+
+    /// Add an entry at the end.
+    fn push(&mut self, key: &[u8], value: &[u8]) {
+        self.bytes.extend_from_slice(key);
+        let k = self.bytes.len() as u32;
+        self.bytes.extend_from_slice(value);
+        self.ends.push((k, self.bytes.len() as u32));
     }
 
     /// The information of builtin module `name` from `<dir>/modules.builtin.modinfo`:
@@ -112,9 +131,11 @@ impl ModuleInfo {
 
     /// Every `key=value` entry, in kmod's order.
     pub fn entries(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.entries
-            .iter()
-            .map(|(k, v)| (k.as_slice(), v.as_slice()))
+        let starts = std::iter::once(0).chain(self.ends.iter().map(|&(_, v)| v));
+        starts.zip(&self.ends).map(|(start, &(k, v))| {
+            let (start, k, v) = (start as usize, k as usize, v as usize);
+            (&self.bytes[start..k], &self.bytes[k..v])
+        })
     }
 
     /// The values of every entry called `key`, in order.
@@ -166,7 +187,7 @@ impl ModuleInfo {
 
 /// The entries of builtin module `name` in the bytes of a `modules.builtin.modinfo`.
 fn builtin_from_bytes(path: &Path, data: &[u8], name: &[u8]) -> Result<ModuleInfo, Error> {
-    let mut entries = Vec::new();
+    let mut info = ModuleInfo::default();
     let mut rest = data;
     while !rest.is_empty() {
         let (s, next) = match rest.iter().position(|&c| c == 0) {
@@ -182,14 +203,15 @@ fn builtin_from_bytes(path: &Path, data: &[u8], name: &[u8]) -> Result<ModuleInf
             ));
         };
         if &s[..dot] != name {
-            if entries.is_empty() {
+            if info.ends.is_empty() {
                 continue;
             }
             break;
         }
-        entries.push(split_entry(&s[dot + 1..]));
+        let (k, v) = split_entry(&s[dot + 1..]);
+        info.push(k, v);
     }
-    Ok(ModuleInfo { entries })
+    Ok(info)
 }
 
 /// A symbol of a module: an exported one, a needed one, or a `__versions` entry.
@@ -329,14 +351,11 @@ mod tests {
 
     #[test]
     fn params_merged_and_reversed() {
-        let info = ModuleInfo {
-            entries: vec![
-                (b"parm".to_vec(), b"a:first".to_vec()),
-                (b"parmtype".to_vec(), b"b:int".to_vec()),
-                (b"parm".to_vec(), b"bad".to_vec()),
-                (b"parmtype".to_vec(), b"a:bool".to_vec()),
-            ],
-        };
+        let mut info = ModuleInfo::default();
+        info.push(b"parm", b"a:first");
+        info.push(b"parmtype", b"b:int");
+        info.push(b"parm", b"bad");
+        info.push(b"parmtype", b"a:bool");
         let mut log: Vec<Diagnostic> = Vec::new();
         let p = info.params(&mut log);
         assert_eq!(p.len(), 2);

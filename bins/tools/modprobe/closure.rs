@@ -175,9 +175,15 @@ impl Recorder {
                 _ => m.path(quiet),
             })
             .collect();
-        let read = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| ModuleInfo::read(p));
+        // each file's firmware names, the rest of its information dropped at once
+        let read = |p: &Option<std::path::PathBuf>| {
+            p.as_ref().map(|p| {
+                let info = ModuleInfo::read(p)?;
+                Ok(info.get(b"firmware").map(<[u8]>::to_vec).collect())
+            })
+        };
         // a few files are read here: starting threads would cost more than it saves
-        let infos: Vec<Option<Result<ModuleInfo, libkmod_rs::Error>>> = if files.len() < 32 {
+        let infos: Vec<Option<Result<Vec<Vec<u8>>, libkmod_rs::Error>>> = if files.len() < 32 {
             files.iter().map(read).collect()
         } else {
             use rayon::prelude::*;
@@ -189,7 +195,7 @@ impl Recorder {
         for (((m, a), file), info) in modules.iter().zip(&files).zip(infos) {
             let name = m.name();
             let (firmware, firmware_error) = match info {
-                Some(Ok(info)) => (info.get(b"firmware").map(<[u8]>::to_vec).collect(), None),
+                Some(Ok(firmware)) => (firmware, None),
                 Some(Err(e)) => (Vec::new(), Some(Bytes(e.to_string().into_bytes()))),
                 None => (Vec::new(), None),
             };
