@@ -8,6 +8,7 @@ use crate::signature;
 use std::cell::RefCell;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 /// What a module file says about itself: [`ModuleInfo`] (the `.modinfo` key/value
 /// list followed by the signature fields, or a builtin module's entries from
@@ -32,14 +33,53 @@ use std::path::{Path, PathBuf};
 /// ```
 ///
 /// The information of a module: its `key=value` entries in kmod's order.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ModuleInfo {
-    /// Every key and value, one after the other (two allocations per module, not
-    /// two per entry: a driver may have hundreds of `alias=` entries).
+    /// The `.modinfo` entries.
+    modinfo: Entries,
+    /// The signature trailer, if the image has one: only the bytes its parser
+    /// reads, decoded into the five signature entries when they are first asked
+    /// for (a caller after `firmware=` or `alias=` never pays for it).
+    trailer: Vec<u8>,
+    signature: OnceLock<Entries>,
+}
+
+impl PartialEq for ModuleInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.modinfo == other.modinfo && self.trailer == other.trailer
+    }
+}
+
+impl Eq for ModuleInfo {}
+
+/// The keys of the signature entries.
+const SIGNATURE_KEYS: [&[u8]; 5] = [b"sig_id", b"signer", b"sig_key", b"sig_hashalgo", b"signature"];
+
+/// `key=value` entries: every key and value one after the other (two allocations
+/// per module, not two per entry: a driver may have hundreds of `alias=` entries),
+/// and where each key and each value ends (each starts where the one before ends).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Entries {
     bytes: Vec<u8>,
-    /// Each entry: where its key ends and its value ends in `bytes` (each starts
-    /// where the one before ends).
     ends: Vec<(u32, u32)>,
+}
+
+impl Entries {
+    /// Add an entry at the end.
+    fn push(&mut self, key: &[u8], value: &[u8]) {
+        self.bytes.extend_from_slice(key);
+        let k = self.bytes.len() as u32;
+        self.bytes.extend_from_slice(value);
+        self.ends.push((k, self.bytes.len() as u32));
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        let starts = std::iter::once(0).chain(self.ends.iter().map(|&(_, v)| v));
+        starts.zip(&self.ends).map(|(start, &(k, v))| {
+            let (start, k, v) = (start as usize, k as usize, v as usize);
+            (&self.bytes[start..k], &self.bytes[k..v])
+        })
+    }
 }
 
 /// A module parameter, merged from its `parm=` (description) and `parmtype=`
@@ -91,30 +131,40 @@ impl ModuleInfo {
 
     fn of_elf(path: &Path, elf: &ModuleElf<'_>) -> Result<ModuleInfo, Error> {
         let strings = elf.modinfo_strings().map_err(|e| Error::from(e).at(path))?;
-        let mut info = ModuleInfo {
+        let mut modinfo = Entries {
             bytes: Vec::with_capacity(strings.iter().map(|s| s.len()).sum()),
             ends: Vec::with_capacity(strings.len()),
         };
         for s in &strings {
             let (k, v) = split_entry(s);
-            info.push(k, v);
+            modinfo.push(k, v);
         }
-        if let Some(sig) = signature::parse(elf.image().suffix()) {
-            info.push(b"sig_id", sig.id_type.as_bytes());
-            info.push(b"signer", &sig.signer);
-            info.push(b"sig_key", signature::hex(&sig.key_id).as_bytes());
-            info.push(b"sig_hashalgo", sig.hash_algo.as_bytes());
-            info.push(b"signature", signature::hex(&sig.signature).as_bytes());
-        }
-        Ok(info)
+        let suffix = elf.image().suffix();
+        let tail = &suffix[suffix.len().saturating_sub(64)..];
+        let trailer = match signature::range(suffix.len() as u64, tail) {
+            Some((start, _)) => suffix[start as usize..].to_vec(),
+            None => Vec::new(),
+        };
+        Ok(ModuleInfo {
+            modinfo,
+            trailer,
+            signature: OnceLock::new(),
+        })
     }
 
-    /// Add an entry at the end.
-    fn push(&mut self, key: &[u8], value: &[u8]) {
-        self.bytes.extend_from_slice(key);
-        let k = self.bytes.len() as u32;
-        self.bytes.extend_from_slice(value);
-        self.ends.push((k, self.bytes.len() as u32));
+    /// The signature entries (none without a valid signature).
+    fn signature(&self) -> &Entries {
+        self.signature.get_or_init(|| {
+            let mut e = Entries::default();
+            if let Some(sig) = signature::parse(&self.trailer) {
+                e.push(b"sig_id", sig.id_type.as_bytes());
+                e.push(b"signer", &sig.signer);
+                e.push(b"sig_key", signature::hex(&sig.key_id).as_bytes());
+                e.push(b"sig_hashalgo", sig.hash_algo.as_bytes());
+                e.push(b"signature", signature::hex(&sig.signature).as_bytes());
+            }
+            e
+        })
     }
 
     /// The information of builtin module `name` from `<dir>/modules.builtin.modinfo`:
@@ -131,16 +181,20 @@ impl ModuleInfo {
 
     /// Every `key=value` entry, in kmod's order.
     pub fn entries(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        let starts = std::iter::once(0).chain(self.ends.iter().map(|&(_, v)| v));
-        starts.zip(&self.ends).map(|(start, &(k, v))| {
-            let (start, k, v) = (start as usize, k as usize, v as usize);
-            (&self.bytes[start..k], &self.bytes[k..v])
-        })
+        self.modinfo.iter().chain(self.signature().iter())
     }
 
     /// The values of every entry called `key`, in order.
     pub fn get<'a>(&'a self, key: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.entries()
+        // the signature is decoded only for one of its own keys
+        let signature = SIGNATURE_KEYS
+            .contains(&key)
+            .then(|| self.signature().iter())
+            .into_iter()
+            .flatten();
+        self.modinfo
+            .iter()
+            .chain(signature)
             .filter(move |(k, _)| *k == key)
             .map(|(_, v)| v)
     }
@@ -203,13 +257,13 @@ fn builtin_from_bytes(path: &Path, data: &[u8], name: &[u8]) -> Result<ModuleInf
             ));
         };
         if &s[..dot] != name {
-            if info.ends.is_empty() {
+            if info.modinfo.ends.is_empty() {
                 continue;
             }
             break;
         }
         let (k, v) = split_entry(&s[dot + 1..]);
-        info.push(k, v);
+        info.modinfo.push(k, v);
     }
     Ok(info)
 }
@@ -352,10 +406,10 @@ mod tests {
     #[test]
     fn params_merged_and_reversed() {
         let mut info = ModuleInfo::default();
-        info.push(b"parm", b"a:first");
-        info.push(b"parmtype", b"b:int");
-        info.push(b"parm", b"bad");
-        info.push(b"parmtype", b"a:bool");
+        info.modinfo.push(b"parm", b"a:first");
+        info.modinfo.push(b"parmtype", b"b:int");
+        info.modinfo.push(b"parm", b"bad");
+        info.modinfo.push(b"parmtype", b"a:bool");
         let mut log: Vec<Diagnostic> = Vec::new();
         let p = info.params(&mut log);
         assert_eq!(p.len(), 2);
