@@ -11,7 +11,8 @@
 //! The deliberate differences (README), normalised before comparing:
 //! * `-V` prints `kmod version 34.2 (kmod-rs <version>)` and our feature line;
 //! * insmod's `--help` lists `--force-modversion` and `--force-vermagic` (options
-//!   beyond kmod 34.2's insmod, never generated here).
+//!   beyond kmod 34.2's insmod, never generated here), depmod's `--check` and
+//!   `--no-cache` (beyond kmod).
 //!
 //! Known gaps outside the command-line code, also taken out before comparing:
 //! * depmod's DEBUG lines (`-vvv`): kmod prints libkmod's and depmod's per-module
@@ -336,6 +337,14 @@ fn normalise(tool: &str, mut ours: Run, theirs_version: &[u8], our_version: &[u8
         for extra in [
             &b"\t    --force-modversion\n\t                  Ignore module's version\n"[..],
             b"\t    --force-vermagic\n\t                  Ignore module's version magic\n",
+        ] {
+            ours.stdout = replace(&ours.stdout, extra, b"");
+        }
+    }
+    if tool == "depmod" {
+        for extra in [
+            &b"\t    --check          List the stale or missing indexes,\n\t                     write nothing (exit 1 if any)\n"[..],
+            b"\t    --no-cache       Do not use modules.kmod-rs-cache.bin\n",
         ] {
             ours.stdout = replace(&ours.stdout, extra, b"");
         }

@@ -40,6 +40,10 @@ pub enum Id {
     SymbolPrefix,
     /// `-w`.
     Warn,
+    /// `--check` (beyond kmod).
+    Check,
+    /// `--no-cache` (beyond kmod).
+    NoCache,
     /// `-V`.
     Version,
     /// `-h`.
@@ -135,6 +139,20 @@ pub const OPTS: &[Opt<Id>] = &[
         "Architecture symbol prefix",
     ),
     Opt::new(b'w', "warn", HasArg::No, Id::Warn, "Warn on duplicates"),
+    Opt::long(
+        "check",
+        HasArg::No,
+        Id::Check,
+        "List the stale or missing indexes,\nwrite nothing (exit 1 if any)",
+    )
+    .beyond_kmod(),
+    Opt::long(
+        "no-cache",
+        HasArg::No,
+        Id::NoCache,
+        "Do not use modules.kmod-rs-cache.bin",
+    )
+    .beyond_kmod(),
     getopt::version(Id::Version),
     getopt::help(Id::Help),
 ];
@@ -158,6 +176,8 @@ Options:\n",
             "config",
             "verbose",
             "warn",
+            "check",
+            "no-cache",
             "version",
             "help",
         ]),
@@ -205,13 +225,19 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
     let mut out_root: Option<Vec<u8>> = None;
     let mut opts = DepmodOptions::default();
     let mut verbose = 0;
+    let mut check = false;
+    let mut no_cache = false;
     let mut options = Getopt::new(argv0, args, OPTS, env.vars.posixly_correct);
     for f in options.by_ref() {
         let f = match f {
             Ok(f) => f,
             Err(e) => {
                 let _ = env.err.write_all(&e.0);
-                return 1;
+                return if check || args.iter().any(|a| a == "--check") {
+                    2
+                } else {
+                    1
+                };
             }
         };
         let v = f.arg().to_vec();
@@ -230,11 +256,13 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
             Id::SymbolPrefix => {
                 if v.len() != 1 {
                     log.fatal(env.err, b"-P only takes a single char\n");
-                    return 1;
+                    return if check { 2 } else { 1 };
                 }
                 opts.symbol_prefix = Some(v[0]);
             }
             Id::Warn => opts.warn_duplicates = true,
+            Id::Check => check = true,
+            Id::NoCache => no_cache = true,
             Id::Help | Id::Version => {
                 return usage::help_or_version(f.id == Id::Help, env, || HELP.render(OPTS, &prog));
             }
@@ -247,6 +275,8 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
         _ => Level::Debug,
     });
     opts.verbose = verbose > 0;
+    // `--check`: errors are 2 (1 means "stale")
+    let failed = if check { 2 } else { 1 };
     let mut operands = options.operands().into_iter();
     let kversion = match operands.next() {
         Some(v) => {
@@ -255,7 +285,7 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
                 m.extend_from_slice(&v);
                 m.push(b'\n');
                 log.error(env.err, m);
-                return 1;
+                return failed;
             }
             v
         }
@@ -263,7 +293,7 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
             Ok(r) => r.into_bytes(),
             Err(e) => {
                 log.fatal(env.err, format!("uname() failed: {e}\n"));
-                return 1;
+                return failed;
             }
         },
     };
@@ -290,13 +320,25 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
         if d.len() >= common::PATH_MAX {
             let m = [b"Bad directory ", d.as_slice(), b": path too long\n"].concat();
             log.error(env.err, m);
-            return 1;
+            return failed;
         }
     }
     opts.dir = path_of(&dirname);
     opts.release.clone_from(&kversion);
     if opts.files.is_empty() {
         all = true;
+    }
+    if !no_cache {
+        opts.cache = Some(path_of(&outdirname));
+    }
+    if check {
+        // as a run: `-a` or no module file named scans everything; `-A` and `-n`
+        // do not apply
+        if all {
+            opts.files.clear();
+        }
+        log.hooked(env.err);
+        return check_outputs(&log, env, &opts, &path_of(&outdirname));
     }
     if quick {
         if dry_run {
@@ -340,6 +382,22 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
         }
         Err(e) => fatal(&log, env, &e),
     }
+}
+
+/// `depmod --check`: list the outputs that a run would change; 0 if none, 1 if
+/// any, 2 when depmod fails (its messages are a run's).
+fn check_outputs(log: &Log, env: &mut Env<'_>, opts: &DepmodOptions, outdir: &Path) -> i32 {
+    let depmod = match Depmod::run(&env.root, opts, &mut log.sink(env.err)) {
+        Ok(d) => d,
+        Err(e) => return fatal(log, env, &e) + 1,
+    };
+    let stale = match depmod.stale_files(outdir, &mut log.sink(env.err)) {
+        Ok(s) => s,
+        Err(e) => return fatal(log, env, &e) + 1,
+    };
+    let _ = crate::render::stale_files(env.out, &stale);
+    log.finish(env.err);
+    i32::from(!stale.is_empty())
 }
 
 /// Print what stopped depmod: kmod's FATAL message, which ends the tool at once

@@ -366,6 +366,10 @@ pub const DEPMOD_OUTPUTS: [&str; 11] = [
     "modules.devname",
 ];
 
+/// kmod-rs's depmod cache in the output directory (beyond kmod: left out when
+/// directories written by both are compared).
+pub const DEPMOD_CACHE: &str = "modules.kmod-rs-cache.bin";
+
 /// `cp -al src dst`: a hard-linked copy of a tree. Never write through one of its
 /// files (that would change the cache): use [`replace_file`].
 pub fn link_copy(src: &Path, dst: &Path) {
