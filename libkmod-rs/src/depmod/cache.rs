@@ -586,6 +586,28 @@ pub(crate) struct Cache {
 /// Why a cache is not used (for the DEBUG message).
 type Reject = &'static str;
 
+/// The ENTRIES section, whose facts ranges must lie in a FACTS section of
+/// `facts_len` bytes.
+fn parse_entries(buf: &[u8], facts_len: u64) -> Option<Vec<Entry>> {
+    let mut r = Reader::new(buf);
+    let n = r.count(4 + 48 + 12)?;
+    let mut entries = Vec::with_capacity(n);
+    for _ in 0..n {
+        let start = r.pos + 4;
+        let p = r.str()?;
+        let key = Key::get(&mut r)?;
+        let off = r.u64()?;
+        let len = u64::from(r.u32()?);
+        let end = off.checked_add(len).filter(|&e| e <= facts_len)?;
+        entries.push(Entry {
+            path: start..start + p.len(),
+            key,
+            facts: usize::try_from(off).ok()?..usize::try_from(end).ok()?,
+        });
+    }
+    r.done().then_some(entries)
+}
+
 impl Cache {
     /// Read the cache in `dir`; None (and a DEBUG message) when there is none or it
     /// cannot be used. `crcs`: whether this run parses CRCs (`-E -e`).
@@ -664,33 +686,7 @@ impl Cache {
             return Err("made with other CRC options (-E -e)");
         }
         let entries_buf = read(sections[ENTRIES])?;
-        let facts_len = sections[FACTS].len as usize;
-        let mut entries = Vec::new();
-        {
-            let mut r = Reader::new(&entries_buf);
-            let n = r.count(4 + 48 + 12).ok_or("bad entries")?;
-            entries.reserve_exact(n);
-            for _ in 0..n {
-                let p = r.str().ok_or("bad entries")?;
-                let start = p.as_ptr() as usize - entries_buf.as_ptr() as usize;
-                let key = Key::get(&mut r).ok_or("bad entries")?;
-                let off =
-                    usize::try_from(r.u64().ok_or("bad entries")?).map_err(|_| "bad entries")?;
-                let len = r.u32().ok_or("bad entries")? as usize;
-                let end = off.checked_add(len).ok_or("bad entries")?;
-                if end > facts_len {
-                    return Err("bad entries");
-                }
-                entries.push(Entry {
-                    path: start..start + p.len(),
-                    key,
-                    facts: off..end,
-                });
-            }
-            if !r.done() {
-                return Err("bad entries");
-            }
-        }
+        let entries = parse_entries(&entries_buf, sections[FACTS].len).ok_or("bad entries")?;
         let mut by_path = std::collections::HashMap::with_capacity_and_hasher(
             entries.len(),
             crate::shared::fxhash::FastHash::default(),
@@ -836,12 +832,19 @@ pub(crate) fn encode(
     if let Some(m) = memo {
         m.encode(&mut rec);
     }
-    let mut out = Vec::with_capacity(HEADER + meta.len() + ents.len() + facts.len() + rec.len());
+    seal([&meta, &ents, &facts, &rec])
+}
+
+/// A cache file of these META, ENTRIES, FACTS and MEMO sections: the header
+/// (with every digest), then the sections.
+fn seal(sections: [&[u8]; SECTIONS]) -> Vec<u8> {
+    let total: usize = sections.iter().map(|s| s.len()).sum();
+    let mut out = Vec::with_capacity(HEADER + total);
     out.extend_from_slice(&MAGIC);
     out.put_u32(BOM);
     out.put_u32(FORMAT);
     let mut offset = HEADER as u64;
-    for s in [&meta, &ents, &facts, &rec] {
+    for s in sections {
         out.put_u64(offset);
         out.put_u64(s.len() as u64);
         out.put_digest(digest(s));
@@ -849,8 +852,8 @@ pub(crate) fn encode(
     }
     let d = digest(&out);
     out.put_digest(d);
-    for s in [meta, ents, facts, rec] {
-        out.extend_from_slice(&s);
+    for s in sections {
+        out.extend_from_slice(s);
     }
     out
 }
@@ -885,21 +888,44 @@ pub(crate) fn write(dir: &Path, bytes: &[u8], suffix: &str, log: &mut Vec<Diagno
     }
 }
 
-/// Every reader of the cache over `data` (the fuzz target): never a panic.
+/// Every reader of the cache over `data` (the fuzz target): never a panic. The
+/// data is read as a whole cache file, then as its four sections (each but the
+/// last preceded by a `u32` length) sealed with valid digests, so that mutations
+/// reach the section readers; and each section reader on its own.
 #[cfg(feature = "fuzzing")]
 pub(crate) fn exercise(data: &[u8], decode_facts: impl Fn(&[u8])) {
-    for crcs in [false, true] {
-        if let Ok(c) = Cache::from_bytes(data.to_vec(), crcs) {
-            for i in 0..c.len() as u32 {
-                let _ = c.lookup(c.path(i), &c.entries[i as usize].key);
-                if let Some(f) = c.facts(i) {
-                    decode_facts(f);
-                }
+    let use_cache = |c: &Cache| {
+        for i in 0..c.len() as u32 {
+            let _ = c.lookup(c.path(i), &c.entries[i as usize].key);
+            let _ = c.has(c.path(i));
+            if let Some(f) = c.facts(i) {
+                decode_facts(f);
             }
-            let _ = c.memo().map(|m| m.outputs.len());
+        }
+        let _ = c.memo().map(|m| m.outputs.len());
+    };
+    let mut r = Reader::new(data);
+    let mut sections: [&[u8]; SECTIONS] = [&[]; SECTIONS];
+    for s in sections.iter_mut().take(SECTIONS - 1) {
+        let n = r.u32().unwrap_or(0) as usize;
+        *s = r.bytes(n.min(r.buf.len() - r.pos)).unwrap_or_default();
+    }
+    sections[SECTIONS - 1] = &r.buf[r.pos..];
+    // a META section that is this build's, most of the time
+    let mut meta = Vec::new();
+    meta.put_str(&tool());
+    meta.put_u8(data.first().map_or(0, |b| b & 1));
+    let sealed = seal(sections);
+    let with_meta = seal([&meta, sections[1], sections[2], sections[3]]);
+    for crcs in [false, true] {
+        for bytes in [data, &sealed, &with_meta] {
+            if let Ok(c) = Cache::from_bytes(bytes.to_vec(), crcs) {
+                use_cache(&c);
+            }
         }
     }
     let _ = Memo::decode(data);
+    let _ = parse_entries(data, u64::MAX);
     decode_facts(data);
 }
 
