@@ -864,3 +864,392 @@ fn oracle_depmod_incremental_random_sequences() {
     );
     assert!(total >= 200 || count < 100, "{total} sequences");
 }
+
+// ---- the command line, on a synthetic tree --------------------------------------
+
+use crate::depmod_synthetic::{KVER, M, m, write_tree};
+
+/// A small tree: `a` exports, `b` needs it, `c` is alone.
+fn small_tree(root: &Path) {
+    let mods = [
+        m("kernel/a.ko", &["sym_a"], &[]),
+        m("kernel/b.ko", &[], &["sym_a"]),
+        M {
+            info: &["alias=kmodrs-c", "devname:kmodrs", "char-major-10-250"],
+            ..m("kernel/sub/c.ko", &[], &[])
+        },
+    ];
+    write_tree(root, &mods, Architecture::X86_64, Endianness::Little);
+}
+
+fn depmod_in(root: &Path, args: &[&str]) -> Run {
+    let mut c = ours_depmod();
+    c.args(args).arg("-b").arg(root).arg(KVER);
+    run(c)
+}
+
+fn listing(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+fn stdout(r: &Run) -> String {
+    String::from_utf8_lossy(&r.stdout).into_owned()
+}
+
+#[test]
+fn depmod_check_lists_stale_outputs_and_writes_nothing() {
+    let tmp = TempDir::new("depmod-check");
+    let root = tmp.path().join("root");
+    small_tree(&root);
+    let dir = root.join("lib/modules").join(KVER);
+    let inputs = listing(&dir);
+    // nothing yet: every output missing, nothing written
+    let r = depmod_in(&root, &["--check"]);
+    assert_eq!(r.status, Some(1), "{r:?}");
+    assert_eq!(stdout(&r), names_of(&DEPMOD_OUTPUTS));
+    assert_eq!(listing(&dir), inputs);
+    // after a run: up to date
+    assert_eq!(depmod_in(&root, &[]).status, Some(0));
+    assert!(dir.join(DEPMOD_CACHE).exists());
+    let r = depmod_in(&root, &["--check"]);
+    assert_eq!((r.status, stdout(&r)), (Some(0), String::new()), "{r:?}");
+    // a changed module: the outputs it changes
+    let ko = dir.join("kernel/sub/c.ko");
+    let data = std::fs::read(&ko).unwrap();
+    let at = data.windows(6).position(|w| w == b"kmodrs").unwrap();
+    let mut d2 = data.clone();
+    d2[at] = b'K';
+    replace_file(&ko, &d2);
+    let r = depmod_in(&root, &["--check"]);
+    assert_eq!(r.status, Some(1), "{r:?}");
+    assert_eq!(stdout(&r), "modules.alias\nmodules.alias.bin\n");
+    // --no-cache gives the same answer
+    let r2 = depmod_in(&root, &["--check", "--no-cache"]);
+    assert_eq!((r2.status, &r2.stdout), (r.status, &r.stdout));
+    // a missing and a damaged output
+    assert_eq!(depmod_in(&root, &[]).status, Some(0));
+    std::fs::remove_file(dir.join("modules.softdep")).unwrap();
+    replace_file(&dir.join("modules.dep.bin"), b"junk");
+    let r = depmod_in(&root, &["--check", "-a"]);
+    assert_eq!(
+        (r.status, stdout(&r)),
+        (Some(1), "modules.dep.bin\nmodules.softdep\n".into())
+    );
+    // -n and -A do not apply
+    let r = depmod_in(&root, &["--check", "-n", "-A"]);
+    assert_eq!(r.status, Some(1));
+    // errors are 2: a bad version, a bad option, -P, cycles
+    for args in [
+        &["--check", "x"][..],
+        &["--check", "--bogus"],
+        &["--bogus", "--check"],
+        &["--check", "-P", "ab"],
+    ] {
+        let mut c = ours_depmod();
+        c.args(args).arg("-b").arg(&root);
+        assert_eq!(run(c).status, Some(2), "{args:?}");
+    }
+    let cyc = tmp.path().join("cycle");
+    write_tree(
+        &cyc,
+        &[
+            m("kernel/x.ko", &["sx"], &["sy"]),
+            m("kernel/y.ko", &["sy"], &["sx"]),
+        ],
+        Architecture::X86_64,
+        Endianness::Little,
+    );
+    let r = depmod_in(&cyc, &["--check"]);
+    assert_eq!(r.status, Some(2), "{r:?}");
+    assert!(String::from_utf8_lossy(&r.stderr).contains("Cycle detected"));
+    assert_eq!(depmod_in(&cyc, &[]).status, Some(1));
+    // --check never writes, not even the cache
+    assert_eq!(depmod_in(&root, &[]).status, Some(0));
+    std::fs::remove_file(dir.join(DEPMOD_CACHE)).unwrap();
+    let before = listing(&dir);
+    let ids = identities(&dir);
+    assert_eq!(depmod_in(&root, &["--check"]).status, Some(0));
+    assert_eq!((listing(&dir), identities(&dir)), (before, ids));
+}
+
+#[test]
+fn depmod_cache_placement_and_no_cache() {
+    let tmp = TempDir::new("depmod-cache-place");
+    let root = tmp.path().join("root");
+    small_tree(&root);
+    let dir = root.join("lib/modules").join(KVER);
+    // --no-cache: neither written nor read
+    assert_eq!(depmod_in(&root, &["--no-cache"]).status, Some(0));
+    assert!(!dir.join(DEPMOD_CACHE).exists());
+    std::fs::write(dir.join(DEPMOD_CACHE), b"not a cache").unwrap();
+    let r = depmod_in(&root, &["--no-cache", "-vvv"]);
+    assert_eq!(r.status, Some(0));
+    let err = String::from_utf8_lossy(&r.stderr);
+    for m in ["ignoring cache", "using cache", "cache:", "wrote cache"] {
+        assert!(!err.contains(m), "{err}");
+    }
+    assert_eq!(
+        std::fs::read(dir.join(DEPMOD_CACHE)).unwrap(),
+        b"not a cache"
+    );
+    // an invalid cache is ignored (DEBUG) and replaced
+    let r = depmod_in(&root, &["-vvv"]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains(&format!(
+            "DEBUG: ignoring cache {}: truncated header",
+            dir.join(DEPMOD_CACHE).display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("DEBUG: wrote cache"), "{err}");
+    let r = depmod_in(&root, &["-vvv"]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains("DEBUG: cache: 3 of 3 module files unchanged"),
+        "{err}"
+    );
+    assert!(
+        err.contains("DEBUG: cache: same inputs as the last run"),
+        "{err}"
+    );
+    assert!(!err.contains("wrote cache"), "{err}");
+    // -o: with the outputs, not in the module directory
+    std::fs::remove_file(dir.join(DEPMOD_CACHE)).unwrap();
+    let out = tmp.path().join("out");
+    let mut c = ours_depmod();
+    c.arg("-b").arg(&root).arg("-o").arg(&out).arg(KVER);
+    assert_eq!(run(c).status, Some(0));
+    assert!(
+        out.join("lib/modules")
+            .join(KVER)
+            .join(DEPMOD_CACHE)
+            .exists()
+    );
+    assert!(!dir.join(DEPMOD_CACHE).exists());
+    // -m: in the other module directory
+    let other = root.join("other").join(KVER);
+    std::fs::create_dir_all(other.parent().unwrap()).unwrap();
+    link_copy(&dir, &other);
+    let mut c = ours_depmod();
+    c.arg("-b").arg(&root).arg("-m").arg("other").arg(KVER);
+    assert_eq!(run(c).status, Some(0));
+    assert!(other.join(DEPMOD_CACHE).exists());
+    // module files named: no cache
+    let mut c = ours_depmod();
+    c.arg("-b")
+        .arg(&root)
+        .arg(KVER)
+        .arg(dir.join("kernel/a.ko"));
+    assert_eq!(run(c).status, Some(0));
+    assert!(!dir.join(DEPMOD_CACHE).exists());
+}
+
+#[test]
+fn depmod_leaves_unchanged_outputs_alone() {
+    let tmp = TempDir::new("depmod-alone");
+    let root = tmp.path().join("root");
+    small_tree(&root);
+    let dir = root.join("lib/modules").join(KVER);
+    let ko = dir.join("kernel/sub/c.ko");
+    let at = std::fs::read(&ko)
+        .unwrap()
+        .windows(13)
+        .position(|w| w == b"alias=kmodrs-")
+        .unwrap()
+        + 6;
+    for args in [&[][..], &["--no-cache"]] {
+        assert_eq!(depmod_in(&root, args).status, Some(0));
+        let ids = identities(&dir);
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(depmod_in(&root, args).status, Some(0));
+        assert_eq!(identities(&dir), ids, "{args:?}");
+        // one module's alias changes: the alias files only
+        let mut data = std::fs::read(&ko).unwrap();
+        data[at + 1] ^= 0x20;
+        replace_file(&ko, &data);
+        assert_eq!(depmod_in(&root, args).status, Some(0));
+        // (modules.dep's time moves: the module is newer than it)
+        let now = identities(&dir);
+        for ((n, a), b) in DEPMOD_OUTPUTS.iter().zip(&ids).zip(&now) {
+            let changed = ["modules.alias", "modules.alias.bin"].contains(n);
+            let (a, b) = (a.unwrap(), b.unwrap());
+            assert_eq!(a.0 != b.0, changed, "{n} {args:?}");
+            assert_eq!(a.1 != b.1, changed || *n == "modules.dep", "{n} {args:?}");
+        }
+        // a module newer than modules.dep, the same contents: modules.dep's time
+        // only is brought forward, and -A then finds the tree up to date
+        let t = SystemTime::now();
+        set_times(&dir.join("modules.dep"), t, t - Duration::from_secs(10));
+        let newer = t - Duration::from_secs(5);
+        set_times(&ko, newer, newer);
+        let ids = identities(&dir);
+        assert_eq!(depmod_in(&root, &["-A"]).status, Some(0));
+        let after = identities(&dir);
+        for ((n, a), b) in DEPMOD_OUTPUTS.iter().zip(&ids).zip(&after) {
+            let (a, b) = (a.unwrap(), b.unwrap());
+            assert_eq!(a.0, b.0, "{n} replaced");
+            if *n == "modules.dep" {
+                assert!(b.1 > newer, "modules.dep's time not moved");
+            } else {
+                assert_eq!(a.1, b.1, "{n} touched");
+            }
+        }
+        let ids = identities(&dir);
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(depmod_in(&root, &["-A"]).status, Some(0));
+        assert_eq!(identities(&dir), ids, "-A ran again");
+    }
+}
+
+// ---- kernel package removal, and kmod's depmod before and after ours ------------
+
+/// The removal loop of the postrm of a Debian kernel image package (its `for
+/// extra_file in ...; do ... done` block, as the package ships it), run on `dir`
+/// in place of `/lib/modules/$version`.
+fn debian_postrm_loop(tree: &str, dir: &Path) {
+    let p = cache_dir().join("control").join(tree).join("postrm");
+    let text = std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("{}: {e} (run scripts/fetch-reference.sh)", p.display()));
+    let start = text.find("for extra_file in").expect("no removal loop");
+    let end = start + text[start..].find("done").expect("no removal loop") + 4;
+    let block = &text[start..end];
+    assert!(block.contains("modules.\\*.bin"), "{block}");
+    let block = block.replace("/lib/modules/$version/", "$dir/");
+    let st = Command::new("sh")
+        .arg("-ec")
+        .arg(format!("dir=\"$1\"\n{block}"))
+        .arg("sh")
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+#[test]
+fn oracle_depmod_cache_removed_with_the_kernel_package() {
+    let Some(o) = Oracle::get() else { return };
+    let t = o.tree("bookworm-amd64");
+    let tmp = TempDir::new("depmod-postrm");
+    let k = &t.kver;
+    // ours and kmod's outputs, each in a module directory of their own
+    let written = |name: &str, c: &mut Command| {
+        let out = tmp.path().join(name);
+        c.arg("-b").arg(&t.root).arg("-o").arg(&out).arg(k);
+        let r = run(std::mem::replace(c, Command::new("true")));
+        assert_eq!(r.status, Some(0), "{}", String::from_utf8_lossy(&r.stderr));
+        out.join("lib/modules").join(k)
+    };
+    let ours = written("ours", &mut ours_depmod());
+    let theirs = written("kmod", &mut o.theirs("depmod"));
+    let mut expected: BTreeSet<String> = DEPMOD_OUTPUTS.iter().map(|s| (*s).to_string()).collect();
+    assert_eq!(listing(&theirs), expected);
+    expected.insert(DEPMOD_CACHE.into());
+    assert_eq!(listing(&ours), expected);
+    // trixie's postrm removes everything depmod writes, the cache with modules.*.bin
+    let copy = tmp.path().join("copy");
+    link_copy(&ours, &copy);
+    debian_postrm_loop("trixie-amd64", &ours);
+    assert_eq!(listing(&ours), BTreeSet::new());
+    std::fs::remove_dir(&ours).unwrap();
+    // bookworm's predates modules.weakdep (kmod 33): only that is left, as kmod's
+    debian_postrm_loop("bookworm-amd64", &copy);
+    debian_postrm_loop("bookworm-amd64", &theirs);
+    let weakdep: BTreeSet<String> = ["modules.weakdep".to_string()].into();
+    assert_eq!(
+        (listing(&copy), listing(&theirs)),
+        (weakdep.clone(), weakdep)
+    );
+}
+
+#[test]
+fn oracle_depmod_cache_and_kmods_depmod_in_turn() {
+    let Some(o) = Oracle::get() else { return };
+    let t = o.tree("bookworm-amd64");
+    let tmp = TempDir::new("depmod-turns");
+    let root = tmp.path().join("root");
+    link_copy(&t.root, &root);
+    let dir = root.join("lib/modules").join(&t.kver);
+    let k = &t.kver;
+    let ours = |args: &[&str]| {
+        let mut c = ours_depmod();
+        c.args(args).arg("-b").arg(&root).arg(k);
+        run(c)
+    };
+    let kmod = |out: Option<&Path>| {
+        let mut c = o.theirs("depmod");
+        c.arg("-b").arg(&root);
+        if let Some(out) = out {
+            c.arg("-o").arg(out);
+        }
+        c.arg(k);
+        let r = run(c);
+        assert_eq!(r.status, Some(0), "{}", String::from_utf8_lossy(&r.stderr));
+    };
+    let fresh = |name: &str| {
+        let out = tmp.path().join(name);
+        kmod(Some(&out));
+        read_outputs(&out.join("lib/modules").join(k))
+    };
+    let modprobe = || {
+        let mut c = o.theirs("modprobe");
+        c.arg("-d")
+            .arg(&root)
+            .args(["-S", k, "-a", "--show-depends", "btrfs", "fs-btrfs", "xor"]);
+        run(c)
+    };
+    let removed = dir.join("kernel/crypto/xor.ko");
+    let stderr = |r: &Run| String::from_utf8_lossy(&r.stderr).into_owned();
+    // ours, then kmod's: kmod writes what it writes without our cache there, and
+    // its modprobe reads the indexes (-v: the record then has the -v lines the
+    // -vvv runs below need)
+    assert_eq!(ours(&["-v"]).status, Some(0));
+    let want = fresh("kmod-1");
+    kmod(None);
+    assert!(
+        read_outputs(&dir) == want,
+        "kmod's outputs changed by our cache"
+    );
+    let q = modprobe();
+    assert_eq!(q.status, Some(0), "{q:?}");
+    // then ours: the same indexes in place (other inodes): nothing to do
+    let ids = identities(&dir);
+    let r = ours(&["-vvv"]);
+    assert_eq!(r.status, Some(0));
+    assert!(
+        stderr(&r).contains("same inputs as the last run"),
+        "{}",
+        stderr(&r)
+    );
+    assert_eq!(identities(&dir), ids);
+    assert!(read_outputs(&dir) == want);
+    // kmod's run after a change leaves our cache behind the tree: ours still right
+    std::fs::remove_file(&removed).unwrap();
+    kmod(None);
+    let want = fresh("kmod-2");
+    assert!(read_outputs(&dir) == want);
+    let r = ours(&["--check"]);
+    assert_eq!((r.status, r.stdout.is_empty()), (Some(0), true), "{r:?}");
+    let r = ours(&["-vvv"]);
+    assert_eq!(r.status, Some(0));
+    let e = stderr(&r);
+    assert!(
+        !e.contains("same inputs as the last run") && e.contains("module files unchanged"),
+        "{e}"
+    );
+    assert!(read_outputs(&dir) == want);
+    // and the other way: ours after the change, kmod's and modprobe agree
+    std::fs::hard_link(t.moddir().join("kernel/crypto/xor.ko"), &removed).unwrap();
+    assert_eq!(ours(&[]).status, Some(0));
+    let want = fresh("kmod-3");
+    assert!(read_outputs(&dir) == want);
+    assert_eq!(modprobe(), q);
+    kmod(None);
+    assert!(read_outputs(&dir) == want);
+    let r = ours(&["--check"]);
+    assert_eq!((r.status, r.stdout.is_empty()), (Some(0), true), "{r:?}");
+}

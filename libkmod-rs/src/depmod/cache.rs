@@ -22,11 +22,12 @@
 //!   lines, and each output's length, digest and file identity) stands for a new
 //!   run only when everything the outputs depend on is the same: the same module
 //!   files in the same scan order with the same keys (all of them with stored
-//!   facts), and the same [`fingerprint`] of the rest (options, the module
+//!   facts), and the same fingerprint of the rest (options but `-v`, the module
 //!   directory, the parsed depmod.d, `modules.order`, `modules.builtin`,
-//!   `modules.builtin.modinfo` and the `-E`/`-F` file, by content). The outputs are
-//!   then exactly the recorded ones; when each file on disk still is (same identity
-//!   as recorded, or else same length and digest), nothing is rendered or written.
+//!   `modules.builtin.modinfo` and the `-E`/`-F` file, by content; a run with `-v`
+//!   also needs a record with its lines). The outputs are then exactly the recorded
+//!   ones; when each file on disk still is (same identity as recorded, or else same
+//!   length and digest), nothing is rendered or written.
 //! * The whole cache is ignored (with a DEBUG message) when it is missing, shorter
 //!   than its header says, fails a digest, comes from another format or tool
 //!   version, another byte order, or was made with other CRC settings (`-E -e`).
@@ -54,7 +55,7 @@
 //!   digest fingerprint
 //!   u32 n, n × message { u8 level, str text }      messages after the scan
 //!   u64 modules; u32 n, n × (str, str) unresolved; u32 n, n × (str, str) CRC mismatches
-//!   u32 n, n × str                                  -v lines
+//!   u8 verbose, u32 n, n × str                      -v lines (when verbose)
 //!   u32 n (= 11), n × output { u64 length, digest, u8 has key, key,
 //!                               u32 m, m × message }
 //! ```
@@ -373,7 +374,9 @@ pub(crate) struct Memo {
     /// The messages after the scan (module order, symbol resolution), all depmod's.
     pub(crate) log: Vec<(Level, Vec<u8>)>,
     pub(crate) report: super::DepmodReport,
-    pub(crate) show: Vec<Vec<u8>>,
+    /// The `-v` lines, when the run was verbose (a verbose run needs them; the
+    /// others stand with or without).
+    pub(crate) show: Option<Vec<Vec<u8>>>,
     /// One per output, in the outputs' order.
     pub(crate) outputs: Vec<OutputRecord>,
 }
@@ -450,8 +453,10 @@ impl Memo {
                 out.put_str(n);
             }
         }
-        out.put_u32(self.show.len() as u32);
-        for s in &self.show {
+        out.put_u8(u8::from(self.show.is_some()));
+        let show = self.show.as_deref().unwrap_or_default();
+        out.put_u32(show.len() as u32);
+        for s in show {
             out.put_str(s);
         }
         out.put_u32(self.outputs.len() as u32);
@@ -481,11 +486,17 @@ impl Memo {
             }
             cycles.push(c);
         }
+        let verbose = r.u8()?;
         let n = r.count(4)?;
-        let mut show = Vec::with_capacity(n);
+        let mut lines = Vec::with_capacity(n);
         for _ in 0..n {
-            show.push(r.str()?.to_vec());
+            lines.push(r.str()?.to_vec());
         }
+        let show = match verbose {
+            0 if lines.is_empty() => None,
+            1 => Some(lines),
+            _ => return None,
+        };
         let n = r.count(8 + 16 + 1 + 48 + 4)?;
         let mut outputs = Vec::with_capacity(n);
         for _ in 0..n {
@@ -959,7 +970,7 @@ mod tests {
             fingerprint: [1, 2],
             log: vec![(Level::Warning, b"w\n".to_vec())],
             report,
-            show: vec![b"x needs \"y\": z\n".to_vec()],
+            show: Some(vec![b"x needs \"y\": z\n".to_vec()]),
             outputs: vec![
                 OutputRecord {
                     len: 3,

@@ -90,6 +90,7 @@ impl Session {
         if memo.fingerprint != self.fingerprint
             || !same_files
             || memo.outputs.len() != OUTPUTS.len()
+            || (d.opts.verbose && memo.show.is_none())
         {
             return false;
         }
@@ -136,7 +137,7 @@ impl Session {
                     fingerprint: self.fingerprint,
                     log: l.clone(),
                     report: d.report.clone(),
-                    show: d.show.clone(),
+                    show: d.opts.verbose.then(|| d.show.clone()),
                     outputs,
                 }),
                 _ => None,
@@ -169,7 +170,8 @@ fn fingerprint(opts: &DepmodOptions, d: &build::Depmod) -> [u64; 2] {
     b.put_str(&opts.release);
     b.put_u8(u8::from(o.sym_prefix.is_some()));
     b.put_u8(o.sym_prefix.unwrap_or(0));
-    for f in [o.print_unknown, o.check_symvers, o.warn_dups, o.verbose] {
+    // (-v only adds lines, recorded when given: see `take_record`)
+    for f in [o.print_unknown, o.check_symvers, o.warn_dups] {
         b.put_u8(u8::from(f));
     }
     b.put_u8(if opts.symvers.is_some() {

@@ -214,7 +214,9 @@ impl Depmod {
                 sink.report(config::msg(*level, message.clone()));
             }
             d.report = m.report.clone();
-            d.show.clone_from(&m.show);
+            if d.opts.verbose {
+                d.show = m.show.clone().unwrap_or_default();
+            }
             return Ok(Depmod {
                 inner: d,
                 session,
