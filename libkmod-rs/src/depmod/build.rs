@@ -475,6 +475,11 @@ impl Depmod {
     /// unreadable `external` directories are only reported.
     pub(crate) fn scan(&mut self) -> Result<(), i32> {
         self.scanned_all = self.store;
+        // as many modules as last time, most likely
+        let hint = self.cache.as_ref().map_or(0, |c| c.len());
+        self.by_name.reserve(hint);
+        self.mods.reserve(hint);
+        self.scanned.reserve(hint);
         let dirname = self.opts.dirname.clone();
         self.scan_path(&dirname)?;
         let externals = self.cfg.externals.clone();
@@ -552,7 +557,7 @@ impl Depmod {
         if self.store {
             let facts = match (&facts, encoded) {
                 (Facts::Cached(i), _) => Some(NewFacts::Old(*i)),
-                (Facts::Parsed(_), Some(e)) => Some(NewFacts::New(e)),
+                (Facts::Parsed(_), Some((e, d))) => Some(NewFacts::New(e, d)),
                 (Facts::Parsed(_), None) => None,
             };
             match (key, facts) {
@@ -1016,8 +1021,9 @@ struct FoundFile {
     facts: Facts,
     /// Its key (when keys are taken and the file could be opened).
     key: Option<Key>,
-    /// Its parsed facts encoded for the cache, when they may be stored.
-    encoded: Option<Vec<u8>>,
+    /// Its parsed facts encoded for the cache, with their digest, when they may
+    /// be stored.
+    encoded: Option<(Vec<u8>, [u64; 2])>,
 }
 
 /// What the scan needs besides the directories.
@@ -1042,12 +1048,11 @@ fn scan_file(
     name: &std::ffi::CStr,
     modname: Vec<u8>,
 ) -> FoundFile {
-    if let Some(c) = ctx.cache
-        && c.has(&path)
+    if let Some((c, i)) = ctx.cache.and_then(|c| Some((c, c.find(&path)?)))
         && let Ok(st) = nix::sys::stat::fstatat(fd, name, nix::fcntl::AtFlags::empty())
     {
         let key = Key::of(&st);
-        if let Some(i) = c.lookup(&path, &key) {
+        if c.key(i) == key {
             return FoundFile {
                 path,
                 modname,
@@ -1069,7 +1074,11 @@ fn scan_file(
     });
     let encoded = key
         .filter(|k| ctx.store && !k.racy(ctx.start) && parsed.log.is_empty())
-        .map(|_| parsed.encode(ctx.crcs));
+        .map(|_| {
+            let e = parsed.encode(ctx.crcs);
+            let d = super::cache::digest(&e);
+            (e, d)
+        });
     FoundFile {
         path,
         modname,

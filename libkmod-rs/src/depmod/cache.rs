@@ -49,8 +49,10 @@
 //! META
 //!   str tool ("kmod-rs <version> facts <n>"), u8 CRCs parsed (-E -e)
 //! ENTRIES: every module file found by the last scan, in scan order
-//!   u32 count, count × { str path, key (see Key), u64 facts offset, u32 facts length }
-//! FACTS: one blob per entry (see build.rs, Parsed::encode)
+//!   u32 count, count × { str path, key (see Key), u64 facts offset, u32 facts length,
+//!                        digest of the facts }
+//! FACTS: one blob per entry (see build.rs, Parsed::encode); its digest in the
+//!   header is 0: each module's facts are checked against their own when used
 //! MEMO (length 0: no record)
 //!   digest fingerprint
 //!   u32 n, n × message { u8 level, str text }      messages after the scan
@@ -119,64 +121,137 @@ fn word(b: &[u8]) -> u64 {
     u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
 }
 
-/// XXH64 (Yann Collet's algorithm) of `data` with `seed`.
-fn xxh64(data: &[u8], seed: u64) -> u64 {
-    let len = data.len() as u64;
-    let mut rest = data;
-    let mut h = if data.len() >= 32 {
-        let mut v = [
-            seed.wrapping_add(P1).wrapping_add(P2),
-            seed.wrapping_add(P2),
+/// XXH64 (Yann Collet's algorithm), fed in pieces.
+#[derive(Debug, Clone)]
+struct Xxh64 {
+    seed: u64,
+    v: [u64; 4],
+    /// Bytes not yet making a whole 32-byte stripe.
+    buf: [u8; 32],
+    buf_len: usize,
+    total: u64,
+}
+
+impl Xxh64 {
+    fn new(seed: u64) -> Self {
+        Xxh64 {
             seed,
-            seed.wrapping_sub(P1),
-        ];
-        let mut stripes = rest.chunks_exact(32);
-        for s in &mut stripes {
-            v[0] = round(v[0], word(&s[0..]));
-            v[1] = round(v[1], word(&s[8..]));
-            v[2] = round(v[2], word(&s[16..]));
-            v[3] = round(v[3], word(&s[24..]));
+            v: [
+                seed.wrapping_add(P1).wrapping_add(P2),
+                seed.wrapping_add(P2),
+                seed,
+                seed.wrapping_sub(P1),
+            ],
+            buf: [0; 32],
+            buf_len: 0,
+            total: 0,
         }
-        rest = stripes.remainder();
-        let mut h = v[0]
-            .rotate_left(1)
-            .wrapping_add(v[1].rotate_left(7))
-            .wrapping_add(v[2].rotate_left(12))
-            .wrapping_add(v[3].rotate_left(18));
-        for x in v {
-            h = merge(h, x);
+    }
+
+    fn stripe(v: &mut [u64; 4], s: &[u8]) {
+        v[0] = round(v[0], word(&s[0..]));
+        v[1] = round(v[1], word(&s[8..]));
+        v[2] = round(v[2], word(&s[16..]));
+        v[3] = round(v[3], word(&s[24..]));
+    }
+
+    fn update(&mut self, mut data: &[u8]) {
+        self.total += data.len() as u64;
+        if self.buf_len > 0 {
+            let n = (32 - self.buf_len).min(data.len());
+            self.buf[self.buf_len..self.buf_len + n].copy_from_slice(&data[..n]);
+            self.buf_len += n;
+            data = &data[n..];
+            if self.buf_len < 32 {
+                return;
+            }
+            let b = self.buf;
+            Self::stripe(&mut self.v, &b);
+            self.buf_len = 0;
         }
-        h
-    } else {
-        seed.wrapping_add(P5)
-    };
-    h = h.wrapping_add(len);
-    let mut words = rest.chunks_exact(8);
-    for w in &mut words {
-        h = (h ^ round(0, word(w)))
-            .rotate_left(27)
-            .wrapping_mul(P1)
-            .wrapping_add(P4);
+        let mut stripes = data.chunks_exact(32);
+        for st in &mut stripes {
+            Self::stripe(&mut self.v, st);
+        }
+        let rest = stripes.remainder();
+        self.buf[..rest.len()].copy_from_slice(rest);
+        self.buf_len = rest.len();
     }
-    let mut rest = words.remainder();
-    if rest.len() >= 4 {
-        let k = u64::from(u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]));
-        h = (h ^ k.wrapping_mul(P1))
-            .rotate_left(23)
-            .wrapping_mul(P2)
-            .wrapping_add(P3);
-        rest = &rest[4..];
+
+    fn finish(&self) -> u64 {
+        let v = self.v;
+        let mut h = if self.total >= 32 {
+            let mut h = v[0]
+                .rotate_left(1)
+                .wrapping_add(v[1].rotate_left(7))
+                .wrapping_add(v[2].rotate_left(12))
+                .wrapping_add(v[3].rotate_left(18));
+            for x in v {
+                h = merge(h, x);
+            }
+            h
+        } else {
+            self.seed.wrapping_add(P5)
+        };
+        h = h.wrapping_add(self.total);
+        let rest = &self.buf[..self.buf_len];
+        let mut words = rest.chunks_exact(8);
+        for w in &mut words {
+            h = (h ^ round(0, word(w)))
+                .rotate_left(27)
+                .wrapping_mul(P1)
+                .wrapping_add(P4);
+        }
+        let mut rest = words.remainder();
+        if rest.len() >= 4 {
+            let k = u64::from(u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]));
+            h = (h ^ k.wrapping_mul(P1))
+                .rotate_left(23)
+                .wrapping_mul(P2)
+                .wrapping_add(P3);
+            rest = &rest[4..];
+        }
+        for &b in rest {
+            h = (h ^ u64::from(b).wrapping_mul(P5))
+                .rotate_left(11)
+                .wrapping_mul(P1);
+        }
+        h ^= h >> 33;
+        h = h.wrapping_mul(P2);
+        h ^= h >> 29;
+        h = h.wrapping_mul(P3);
+        h ^ (h >> 32)
     }
-    for &b in rest {
-        h = (h ^ u64::from(b).wrapping_mul(P5))
-            .rotate_left(11)
-            .wrapping_mul(P1);
+}
+
+#[cfg(test)]
+fn xxh64(data: &[u8], seed: u64) -> u64 {
+    let mut h = Xxh64::new(seed);
+    h.update(data);
+    h.finish()
+}
+
+/// The two seeds of [`digest`].
+const SEEDS: [u64; 2] = [0, 0x6b6d_6f64_2d72_7321];
+
+/// [`digest`] fed in pieces.
+#[derive(Debug, Clone)]
+pub(crate) struct Digest([Xxh64; 2]);
+
+impl Digest {
+    pub(crate) fn new() -> Self {
+        Digest(SEEDS.map(Xxh64::new))
     }
-    h ^= h >> 33;
-    h = h.wrapping_mul(P2);
-    h ^= h >> 29;
-    h = h.wrapping_mul(P3);
-    h ^ (h >> 32)
+
+    pub(crate) fn update(&mut self, data: &[u8]) {
+        for h in &mut self.0 {
+            h.update(data);
+        }
+    }
+
+    pub(crate) fn finish(&self) -> [u64; 2] {
+        [self.0[0].finish(), self.0[1].finish()]
+    }
 }
 
 /// A 128-bit digest of `data` (two XXH64 with different seeds): what the cache
@@ -185,7 +260,9 @@ fn xxh64(data: &[u8], seed: u64) -> u64 {
 /// write the outputs too.
 #[must_use]
 pub(crate) fn digest(data: &[u8]) -> [u64; 2] {
-    [xxh64(data, 0), xxh64(data, 0x6b6d_6f64_2d72_7321)]
+    let mut d = Digest::new();
+    d.update(data);
+    d.finish()
 }
 
 // ---- keys -----------------------------------------------------------------------
@@ -544,6 +621,8 @@ struct Entry {
     path: std::ops::Range<usize>,
     key: Key,
     facts: std::ops::Range<usize>,
+    /// The digest of its facts.
+    digest: [u64; 2],
 }
 
 /// Where the sections are read from.
@@ -579,17 +658,18 @@ struct Section {
     digest: [u64; 2],
 }
 
-/// A cache read back: its entries (checked when opened), its facts (read and
-/// checked when first needed), its record.
+/// A cache read back: its entries (checked when opened), its facts (read when
+/// first needed, each module's checked against its digest when used), its record.
 #[derive(Debug)]
 pub(crate) struct Cache {
     source: Source,
     facts_section: Section,
     entries_buf: Vec<u8>,
     entries: Vec<Entry>,
-    /// Entries by the hash of their path (checked against the path: a second path
-    /// with the same hash is left out, so it is only never found).
+    /// Entries by the hash of their path (checked against the path).
     by_path: std::collections::HashMap<u64, u32, crate::shared::fxhash::FastHash>,
+    /// Entries whose path's hash an earlier entry has (looked through in turn).
+    collisions: Vec<u32>,
     facts: std::sync::OnceLock<Option<Vec<u8>>>,
     memo: Option<Memo>,
 }
@@ -601,7 +681,7 @@ type Reject = &'static str;
 /// `facts_len` bytes.
 fn parse_entries(buf: &[u8], facts_len: u64) -> Option<Vec<Entry>> {
     let mut r = Reader::new(buf);
-    let n = r.count(4 + 48 + 12)?;
+    let n = r.count(4 + 48 + 12 + 16)?;
     let mut entries = Vec::with_capacity(n);
     for _ in 0..n {
         let start = r.pos + 4;
@@ -609,11 +689,13 @@ fn parse_entries(buf: &[u8], facts_len: u64) -> Option<Vec<Entry>> {
         let key = Key::get(&mut r)?;
         let off = r.u64()?;
         let len = u64::from(r.u32()?);
+        let digest = r.digest()?;
         let end = off.checked_add(len).filter(|&e| e <= facts_len)?;
         entries.push(Entry {
             path: start..start + p.len(),
             key,
             facts: usize::try_from(off).ok()?..usize::try_from(end).ok()?,
+            digest,
         });
     }
     r.done().then_some(entries)
@@ -697,15 +779,20 @@ impl Cache {
             return Err("made with other CRC options (-E -e)");
         }
         let entries_buf = read(sections[ENTRIES])?;
+        // (the facts have a digest per module, in the entries)
         let entries = parse_entries(&entries_buf, sections[FACTS].len).ok_or("bad entries")?;
         let mut by_path = std::collections::HashMap::with_capacity_and_hasher(
             entries.len(),
             crate::shared::fxhash::FastHash::default(),
         );
+        let mut collisions = Vec::new();
         for (i, e) in entries.iter().enumerate() {
-            by_path
-                .entry(path_hash(&entries_buf[e.path.clone()]))
-                .or_insert(i as u32);
+            let slot = by_path.entry(path_hash(&entries_buf[e.path.clone()]));
+            if let std::collections::hash_map::Entry::Vacant(v) = slot {
+                v.insert(i as u32);
+            } else {
+                collisions.push(i as u32);
+            }
         }
         let memo = if sections[MEMO].len == 0 {
             None
@@ -718,6 +805,7 @@ impl Cache {
             entries_buf,
             entries,
             by_path,
+            collisions,
             facts: std::sync::OnceLock::new(),
             memo,
         })
@@ -730,22 +818,29 @@ impl Cache {
     }
 
     /// The entry for `path` (whatever its key).
-    fn find(&self, path: &[u8]) -> Option<u32> {
-        let &i = self.by_path.get(&path_hash(path))?;
-        (self.path(i) == path).then_some(i)
+    #[must_use]
+    pub(crate) fn find(&self, path: &[u8]) -> Option<u32> {
+        match self.by_path.get(&path_hash(path)) {
+            Some(&i) if self.path(i) == path => Some(i),
+            Some(_) => self
+                .collisions
+                .iter()
+                .copied()
+                .find(|&i| self.path(i) == path),
+            None => None,
+        }
+    }
+
+    /// The key entry `i` was stored with.
+    #[must_use]
+    pub(crate) fn key(&self, i: u32) -> Key {
+        self.entries[i as usize].key
     }
 
     /// The entry of the file at `path` if its key is still `key`.
-    #[must_use]
-    pub(crate) fn lookup(&self, path: &[u8], key: &Key) -> Option<u32> {
-        let i = self.find(path)?;
-        (self.entries[i as usize].key == *key).then_some(i)
-    }
-
-    /// Whether there is an entry for `path` (whatever its key).
-    #[must_use]
-    pub(crate) fn has(&self, path: &[u8]) -> bool {
-        self.find(path).is_some()
+    #[cfg(test)]
+    fn lookup(&self, path: &[u8], key: &Key) -> Option<u32> {
+        self.find(path).filter(|&i| self.key(i) == *key)
     }
 
     /// The path of entry `i`.
@@ -753,22 +848,28 @@ impl Cache {
         &self.entries_buf[self.entries[i as usize].path.clone()]
     }
 
-    /// The facts section, read and checked on first use (None if it fails).
+    /// The facts section, read on first use (None if it cannot be).
     fn facts_section(&self) -> Option<&[u8]> {
         self.facts
             .get_or_init(|| {
                 let s = self.facts_section;
-                let b = self.source.read(s.offset, s.len)?;
-                (digest(&b) == s.digest).then_some(b)
+                self.source.read(s.offset, s.len)
             })
             .as_deref()
     }
 
-    /// The facts blob of entry `i` (None if the facts cannot be read).
+    /// The facts blob of entry `i` and its digest, unchecked (to be copied).
+    fn raw_facts(&self, i: u32) -> Option<(&[u8], [u64; 2])> {
+        let e = self.entries.get(i as usize)?;
+        Some((self.facts_section()?.get(e.facts.clone())?, e.digest))
+    }
+
+    /// The facts blob of entry `i`, if it can be read and has its digest.
     #[must_use]
     pub(crate) fn facts(&self, i: u32) -> Option<&[u8]> {
-        let f = self.facts_section()?;
-        f.get(self.entries.get(i as usize)?.facts.clone())
+        self.raw_facts(i)
+            .filter(|(b, d)| digest(b) == *d)
+            .map(|(b, _)| b)
     }
 
     /// The record of the last run.
@@ -779,8 +880,9 @@ impl Cache {
 }
 
 fn path_hash(path: &[u8]) -> u64 {
-    use std::hash::BuildHasher;
-    crate::shared::fxhash::FastHash::default().hash_one(path)
+    let mut h = Xxh64::new(0);
+    h.update(path);
+    h.finish()
 }
 
 /// A DEBUG message about the cache.
@@ -803,76 +905,144 @@ pub(crate) struct NewEntry {
 pub(crate) enum NewFacts {
     /// The old cache's entry.
     Old(u32),
-    /// Freshly encoded.
-    New(Vec<u8>),
+    /// Freshly encoded, with its digest.
+    New(Vec<u8>, [u64; 2]),
 }
 
-/// The bytes of a cache holding `entries` (those whose facts are known) and
-/// `memo`; `old` is the cache the `Old` facts come from.
-#[must_use]
+/// A cache holding `entries` (those whose facts are known) and `memo`, written to
+/// `out`; `old` is the cache the `Old` facts come from. The facts are written from
+/// where they are (no copy of the whole section is made). The number of bytes.
+pub(crate) fn encode_to(
+    out: &mut dyn std::io::Write,
+    entries: &[NewEntry],
+    old: Option<&Cache>,
+    crcs: bool,
+    memo: Option<&Memo>,
+) -> std::io::Result<u64> {
+    let mut meta = Vec::new();
+    meta.put_str(&tool());
+    meta.put_u8(u8::from(crcs));
+    let mut ents = Vec::with_capacity(entries.len() * 160);
+    let mut facts: Vec<&[u8]> = Vec::with_capacity(entries.len());
+    let mut offset = 0u64;
+    ents.put_u32(0);
+    for e in entries {
+        // an old module's facts are copied as they are: if damaged, the digest
+        // tells the next run too
+        let (blob, d): (&[u8], [u64; 2]) = match &e.facts {
+            NewFacts::Old(i) => match old.and_then(|c| c.raw_facts(*i)) {
+                Some(f) => f,
+                None => continue,
+            },
+            NewFacts::New(b, d) => (b, *d),
+        };
+        ents.put_str(&e.path);
+        e.key.put(&mut ents);
+        ents.put_u64(offset);
+        ents.put_u32(blob.len() as u32);
+        ents.put_digest(d);
+        offset += blob.len() as u64;
+        facts.push(blob);
+    }
+    let n = facts.len() as u32;
+    ents[..4].copy_from_slice(&n.to_ne_bytes());
+    let mut rec = Vec::new();
+    if let Some(m) = memo {
+        m.encode(&mut rec);
+    }
+    seal_to(out, [&[&meta], &[&ents], &facts, &[&rec]])
+}
+
+/// [`encode_to`] into memory.
+#[cfg(test)]
 pub(crate) fn encode(
     entries: &[NewEntry],
     old: Option<&Cache>,
     crcs: bool,
     memo: Option<&Memo>,
 ) -> Vec<u8> {
-    let mut meta = Vec::new();
-    meta.put_str(&tool());
-    meta.put_u8(u8::from(crcs));
-    let mut ents = Vec::new();
-    let mut facts = Vec::new();
-    let mut n = 0u32;
-    ents.put_u32(0);
-    for e in entries {
-        let blob: &[u8] = match &e.facts {
-            NewFacts::Old(i) => match old.and_then(|c| c.facts(*i)) {
-                Some(b) => b,
-                None => continue,
-            },
-            NewFacts::New(b) => b,
-        };
-        ents.put_str(&e.path);
-        e.key.put(&mut ents);
-        ents.put_u64(facts.len() as u64);
-        ents.put_u32(blob.len() as u32);
-        facts.extend_from_slice(blob);
-        n += 1;
-    }
-    ents[..4].copy_from_slice(&n.to_ne_bytes());
-    let mut rec = Vec::new();
-    if let Some(m) = memo {
-        m.encode(&mut rec);
-    }
-    seal([&meta, &ents, &facts, &rec])
-}
-
-/// A cache file of these META, ENTRIES, FACTS and MEMO sections: the header
-/// (with every digest), then the sections.
-fn seal(sections: [&[u8]; SECTIONS]) -> Vec<u8> {
-    let total: usize = sections.iter().map(|s| s.len()).sum();
-    let mut out = Vec::with_capacity(HEADER + total);
-    out.extend_from_slice(&MAGIC);
-    out.put_u32(BOM);
-    out.put_u32(FORMAT);
-    let mut offset = HEADER as u64;
-    for s in sections {
-        out.put_u64(offset);
-        out.put_u64(s.len() as u64);
-        out.put_digest(digest(s));
-        offset += s.len() as u64;
-    }
-    let d = digest(&out);
-    out.put_digest(d);
-    for s in sections {
-        out.extend_from_slice(s);
-    }
+    let mut out = Vec::new();
+    encode_to(&mut out, entries, old, crcs, memo).unwrap();
     out
 }
 
-/// Write `bytes` as the cache in `dir`: a temporary file renamed over the old
-/// cache. Failures are DEBUG messages (the cache is only an optimisation).
-pub(crate) fn write(dir: &Path, bytes: &[u8], suffix: &str, log: &mut Vec<Diagnostic>) {
-    use std::io::Write;
+/// A cache file of these META, ENTRIES, FACTS and MEMO sections (each given in
+/// pieces): the header (with every digest), then the sections. The number of
+/// bytes written.
+fn seal_to(out: &mut dyn std::io::Write, sections: [&[&[u8]]; SECTIONS]) -> std::io::Result<u64> {
+    let mut header = Vec::with_capacity(HEADER);
+    header.extend_from_slice(&MAGIC);
+    header.put_u32(BOM);
+    header.put_u32(FORMAT);
+    let mut offset = HEADER as u64;
+    for (k, s) in sections.iter().enumerate() {
+        let len: u64 = s.iter().map(|p| p.len() as u64).sum();
+        // the facts have a digest per module (in the entries) instead
+        let d = if k == FACTS {
+            [0; 2]
+        } else {
+            let mut d = Digest::new();
+            for piece in *s {
+                d.update(piece);
+            }
+            d.finish()
+        };
+        header.put_u64(offset);
+        header.put_u64(len);
+        header.put_digest(d);
+        offset += len;
+    }
+    let d = digest(&header);
+    header.put_digest(d);
+    let mut pieces: Vec<&[u8]> = vec![&header];
+    pieces.extend(sections.iter().flat_map(|s| s.iter().copied()));
+    write_pieces(out, &pieces)?;
+    Ok(offset)
+}
+
+/// Write every piece, in order, with as few system calls as `write_vectored`
+/// allows.
+fn write_pieces(out: &mut dyn std::io::Write, pieces: &[&[u8]]) -> std::io::Result<()> {
+    use std::io::IoSlice;
+    for chunk in pieces.chunks(512) {
+        let mut slices: Vec<IoSlice<'_>> = chunk
+            .iter()
+            .filter(|p| !p.is_empty())
+            .map(|p| IoSlice::new(p))
+            .collect();
+        let mut rest = &mut slices[..];
+        while !rest.is_empty() {
+            match out.write_vectored(rest) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => IoSlice::advance_slices(&mut rest, n),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// [`seal_to`] into memory.
+#[cfg(feature = "fuzzing")]
+fn seal(sections: [&[u8]; SECTIONS]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let [a, b, c, d] = sections;
+    let _ = seal_to(&mut out, [&[a], &[b], &[c], &[d]]);
+    out
+}
+
+/// Write the cache in `dir` (see [`encode_to`]): a temporary file renamed over the
+/// old cache. Failures are DEBUG messages (the cache is only an optimisation).
+pub(crate) fn write(
+    dir: &Path,
+    entries: &[NewEntry],
+    old: Option<&Cache>,
+    crcs: bool,
+    memo: Option<&Memo>,
+    suffix: &str,
+    log: &mut Vec<Diagnostic>,
+) {
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = dir.join(format!("{CACHE_NAME}{suffix}"));
     let r = std::fs::OpenOptions::new()
@@ -880,13 +1050,12 @@ pub(crate) fn write(dir: &Path, bytes: &[u8], suffix: &str, log: &mut Vec<Diagno
         .create_new(true)
         .mode(0o644)
         .open(&tmp)
-        .and_then(|mut f| f.write_all(bytes))
-        .and_then(|()| std::fs::rename(&tmp, dir.join(CACHE_NAME)));
+        .and_then(|mut f| encode_to(&mut f, entries, old, crcs, memo))
+        .and_then(|n| std::fs::rename(&tmp, dir.join(CACHE_NAME)).map(|()| n));
     match r {
-        Ok(()) => log.push(debug(format!(
-            "wrote cache {} ({} bytes)\n",
+        Ok(n) => log.push(debug(format!(
+            "wrote cache {} ({n} bytes)\n",
             dir.join(CACHE_NAME).display(),
-            bytes.len()
         ))),
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
@@ -907,8 +1076,7 @@ pub(crate) fn write(dir: &Path, bytes: &[u8], suffix: &str, log: &mut Vec<Diagno
 pub(crate) fn exercise(data: &[u8], decode_facts: impl Fn(&[u8])) {
     let use_cache = |c: &Cache| {
         for i in 0..c.len() as u32 {
-            let _ = c.lookup(c.path(i), &c.entries[i as usize].key);
-            let _ = c.has(c.path(i));
+            let _ = c.find(c.path(i)).map(|j| c.key(j));
             if let Some(f) = c.facts(i) {
                 decode_facts(f);
             }
@@ -956,6 +1124,20 @@ mod tests {
         );
         let long: Vec<u8> = (0..100u8).collect();
         assert_ne!(xxh64(&long, 0), xxh64(&long[..99], 0));
+        // in pieces: the same
+        let data: Vec<u8> = (0..200u32).map(|i| (i * 7 + 3) as u8).collect();
+        for len in [0, 1, 31, 32, 33, 64, 100, 200] {
+            let whole = digest(&data[..len]);
+            for cut in 0..=len {
+                for cut2 in [cut, usize::midpoint(cut, len), len] {
+                    let mut d = Digest::new();
+                    d.update(&data[..cut]);
+                    d.update(&data[cut..cut2]);
+                    d.update(&data[cut2..len]);
+                    assert_eq!(d.finish(), whole, "{len} {cut} {cut2}");
+                }
+            }
+        }
     }
 
     fn sample_memo() -> Memo {
@@ -1002,12 +1184,12 @@ mod tests {
                     mtime: (-1, 999_999_999),
                     ctime: (5, 4),
                 },
-                facts: NewFacts::New(b"facts of a".to_vec()),
+                facts: NewFacts::New(b"facts of a".to_vec(), digest(b"facts of a")),
             },
             NewEntry {
                 path: b"/m/b.ko".to_vec(),
                 key: Key::default(),
-                facts: NewFacts::New(Vec::new()),
+                facts: NewFacts::New(Vec::new(), digest(b"")),
             },
         ];
         let bytes = encode(&entries, None, true, Some(&memo));
@@ -1041,11 +1223,47 @@ mod tests {
         for i in 0..bytes.len() {
             let mut b = bytes.clone();
             b[i] ^= 0x10;
-            // only the facts section is checked later, on first use
+            // a module's facts are checked when used (the other module's stay
+            // usable)
             if let Ok(c) = Cache::from_bytes(b, true) {
-                assert!(c.facts(0).is_none() && c.facts(1).is_none(), "{i}");
+                assert!(c.facts(0).is_none(), "{i}");
+                assert_eq!(c.facts(1), Some(&b""[..]), "{i}");
             }
         }
+    }
+
+    #[test]
+    fn every_entry_is_found() {
+        // many similar paths (FxHash, once used here, made two of a real tree's
+        // paths collide), and a path stored twice: the first is found
+        let mut entries: Vec<NewEntry> = (0..5000)
+            .map(|i| NewEntry {
+                path: format!("/lib/modules/6.1.0-57-amd64/kernel/drivers/x/m{i}.ko").into_bytes(),
+                key: Key {
+                    ino: i,
+                    ..Key::default()
+                },
+                facts: NewFacts::New(Vec::new(), digest(b"")),
+            })
+            .collect();
+        entries.push(NewEntry {
+            path: entries[7].path.clone(),
+            key: Key::default(),
+            facts: NewFacts::New(Vec::new(), digest(b"")),
+        });
+        let c = Cache::from_bytes(encode(&entries, None, false, None), false).unwrap();
+        for (i, e) in entries.iter().enumerate().take(5000) {
+            assert_eq!(c.lookup(&e.path, &e.key), Some(i as u32));
+        }
+        assert_eq!(c.find(b"/lib/modules/none.ko"), None);
+        // a hash shared by two paths: both found
+        let mut c = c;
+        let (a, b) = (c.entries[1].clone(), c.entries[2].clone());
+        let h = path_hash(&c.entries_buf[b.path.clone()]);
+        c.by_path.insert(h, 1);
+        c.collisions.push(2);
+        assert_eq!(c.find(&c.entries_buf[b.path.clone()]), Some(2));
+        assert_eq!(c.find(&c.entries_buf[a.path.clone()]), Some(1));
     }
 
     #[test]

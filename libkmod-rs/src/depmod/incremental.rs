@@ -150,13 +150,15 @@ impl Session {
             }
             m
         });
-        let bytes = cache::encode(
+        cache::write(
+            &self.dir,
             &d.scanned,
             d.cache.as_deref(),
             d.parse_crcs(),
             memo.as_ref(),
+            suffix,
+            log,
         );
-        cache::write(&self.dir, &bytes, suffix, log);
     }
 }
 
