@@ -1103,8 +1103,9 @@ fn scan_dir(ctx: &ScanCtx<'_>, mut rd: nix::dir::Dir, prefix: &[u8], dfd: u32) -
         File(Vec<u8>, std::ffi::CString, Vec<u8>),
     }
     let cfg = ctx.cfg;
-    let entries: Vec<Entry> = rd
-        .iter()
+    let mut listing = rd.iter();
+    let entries: Vec<Entry> = listing
+        .by_ref()
         .flatten()
         .filter_map(|entry| {
             let cname = entry.file_name();
@@ -1154,6 +1155,9 @@ fn scan_dir(ctx: &ScanCtx<'_>, mut rd: nix::dir::Dir, prefix: &[u8], dfd: u32) -
             Some(Entry::File(path, cname.to_owned(), modname))
         })
         .collect();
+    // nix rewinds the directory when its iterator is dropped: a system call for
+    // nothing here (the directory is read once, then closed)
+    std::mem::forget(listing);
     let fd = rd.as_fd();
     entries
         .into_par_iter()
