@@ -1018,6 +1018,14 @@ fn depmod_cache_placement_and_no_cache() {
         "{err}"
     );
     assert!(!err.contains("wrote cache"), "{err}");
+    // the record stands, but -n needs the text itself: the run is finished for it
+    for v in [&[][..], &["-v"]] {
+        let with = depmod_in(&root, &[v, &["-n"]].concat());
+        let without = depmod_in(&root, &[v, &["-n", "--no-cache"]].concat());
+        assert_eq!(with, without, "{v:?}");
+        let text = String::from_utf8_lossy(&with.stdout);
+        assert!(text.contains("\nkernel/b.ko: kernel/a.ko\n"), "{text}");
+    }
     // -o: with the outputs, not in the module directory
     std::fs::remove_file(dir.join(DEPMOD_CACHE)).unwrap();
     let out = tmp.path().join("out");

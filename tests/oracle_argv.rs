@@ -342,12 +342,7 @@ fn normalise(tool: &str, mut ours: Run, theirs_version: &[u8], our_version: &[u8
         }
     }
     if tool == "depmod" {
-        for extra in [
-            &b"\t    --check          List the stale or missing indexes,\n\t                     write nothing (exit 1 if any)\n"[..],
-            b"\t    --no-cache       Do not use modules.kmod-rs-cache.bin\n",
-        ] {
-            ours.stdout = replace(&ours.stdout, extra, b"");
-        }
+        ours.stdout = depmod_help_as_kmods(&ours.stdout);
     }
     ours
 }

@@ -138,9 +138,13 @@ impl Rec<'_> {
         self.cmd(label, c)
     }
 
-    /// Run any command and record it.
+    /// Run any command and record it (our depmod's `--help` without its options
+    /// beyond kmod).
     fn cmd(&mut self, label: &str, mut c: Command) -> Run {
-        let r = run_cmd(&mut c);
+        let mut r = run_cmd(&mut c);
+        if self.side == Side::Ours {
+            r.stdout = depmod_help_as_kmods(&r.stdout);
+        }
         self.log.push((label.to_string(), Item::Run(r.clone())));
         r
     }

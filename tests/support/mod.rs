@@ -366,6 +366,22 @@ pub const DEPMOD_OUTPUTS: [&str; 11] = [
     "modules.devname",
 ];
 
+/// The lines depmod's `--help` has for its options beyond kmod 34.2 (`--check`,
+/// `--no-cache`): taken out of ours before comparing with kmod's.
+pub const DEPMOD_HELP_BEYOND_KMOD: [&[u8]; 2] = [
+    b"\t    --check          List the stale or missing indexes,\n\t                     write nothing (exit 1 if any)\n",
+    b"\t    --no-cache       Do not use modules.kmod-rs-cache.bin\n",
+];
+
+/// Our depmod's output with [`DEPMOD_HELP_BEYOND_KMOD`] taken out.
+pub fn depmod_help_as_kmods(out: &[u8]) -> Vec<u8> {
+    let mut out = out.to_vec();
+    for extra in DEPMOD_HELP_BEYOND_KMOD {
+        out = replace(&out, extra, b"");
+    }
+    out
+}
+
 /// kmod-rs's depmod cache in the output directory (beyond kmod: left out when
 /// directories written by both are compared).
 pub const DEPMOD_CACHE: &str = "modules.kmod-rs-cache.bin";

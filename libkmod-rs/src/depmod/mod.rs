@@ -345,6 +345,25 @@ impl Depmod {
     /// differ from what [`Depmod::write_files`] would write, in the order depmod
     /// writes them; empty when everything is up to date. Nothing is written (not
     /// even the cache). Fails as [`Depmod::write_files`] would.
+    ///
+    /// ```no_run
+    /// use libkmod_rs::{Depmod, DepmodOptions, Root};
+    ///
+    /// let root = Root::host();
+    /// let dir = root.module_dir("6.12.117+deb13-amd64");
+    /// let opts = DepmodOptions {
+    ///     dir: dir.clone(),
+    ///     release: b"6.12.117+deb13-amd64".to_vec(),
+    ///     // with the cache, an unchanged tree is checked in milliseconds
+    ///     cache: Some(dir.clone()),
+    ///     ..DepmodOptions::default()
+    /// };
+    /// let depmod = Depmod::run(&root, &opts, &mut ())?;
+    /// for name in depmod.stale_files(&dir, &mut ())? {
+    ///     println!("stale: {name}");
+    /// }
+    /// # Ok::<(), libkmod_rs::Error>(())
+    /// ```
     pub fn stale_files(
         &self,
         outdir: &Path,
