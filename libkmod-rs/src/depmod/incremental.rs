@@ -102,9 +102,11 @@ impl Session {
             if key.is_some() && key == rec.key {
                 continue;
             }
-            match std::fs::read(&path) {
-                Ok(data) if data.len() as u64 == rec.len && cache::digest(&data) == rec.digest => {}
-                _ => return false,
+            // the same length first: a file of another size is not read
+            if !matches!(std::fs::metadata(&path), Ok(m) if m.is_file() && m.len() == rec.len)
+                || file_digest(&path).ok() != Some(rec.digest)
+            {
+                return false;
             }
             rec.key = key.filter(|k| !k.racy(d.start));
             self.refresh = true;
@@ -187,10 +189,10 @@ fn fingerprint(opts: &DepmodOptions, d: &build::Depmod) -> [u64; 2] {
     d.cfg.fingerprint_into(&mut b);
     let dir = Path::new(std::ffi::OsStr::from_bytes(&o.dirname));
     for name in INPUTS {
-        match std::fs::read(dir.join(name)) {
-            Ok(data) => {
+        match file_digest(&dir.join(name)) {
+            Ok(d) => {
                 b.put_u8(1);
-                b.put_digest(cache::digest(&data));
+                b.put_digest(d);
             }
             Err(e) => {
                 b.put_u8(0);
@@ -199,6 +201,22 @@ fn fingerprint(opts: &DepmodOptions, d: &build::Depmod) -> [u64; 2] {
         }
     }
     cache::digest(&b)
+}
+
+/// The digest of a file's contents, read in pieces.
+fn file_digest(path: &Path) -> std::io::Result<[u64; 2]> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut d = cache::Digest::new();
+    let mut buf = vec![0; 1 << 16];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => return Ok(d.finish()),
+            Ok(n) => d.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Bring `<outdir>/modules.dep`'s modification time forward when a module file is
