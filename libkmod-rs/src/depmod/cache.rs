@@ -49,14 +49,17 @@
 //! META
 //!   str tool ("kmod-rs <version> facts <n>"), u8 CRCs parsed (-E -e)
 //! ENTRIES: every module file found by the last scan, in scan order
-//!   u32 count, count × { str path, key (see Key), u64 facts offset, u32 facts length,
+//!   u32 count, count × { str path, key, u64 facts offset, u32 facts length,
 //!                        digest of the facts }
+//!   key (48 bytes): u64 device, u64 inode, u64 size, i64 mtime s, u32 mtime ns,
+//!                   i64 ctime s, u32 ctime ns
 //! FACTS: one blob per entry (see build.rs, Parsed::encode); its digest in the
 //!   header is 0: each module's facts are checked against their own when used
 //! MEMO (length 0: no record)
 //!   digest fingerprint
 //!   u32 n, n × message { u8 level, str text }      messages after the scan
 //!   u64 modules; u32 n, n × (str, str) unresolved; u32 n, n × (str, str) CRC mismatches
+//!   u32 n, n × cycle { u32 m, m × str }             the report (every field)
 //!   u8 verbose, u32 n, n × str                      -v lines (when verbose)
 //!   u32 n (= 11), n × output { u64 length, digest, u8 has key, key,
 //!                               u32 m, m × message }
@@ -64,8 +67,8 @@
 //!
 //! The file is written to a temporary name and renamed, like the outputs, after
 //! them: a reader sees the old cache or the new one, and a run killed before the
-//! rename leaves the old cache, which then disagrees with the new outputs and is
-//! ignored.
+//! rename leaves the old cache, whose record then disagrees with the new outputs
+//! (so it does not stand) while its facts are still those of the files they name.
 
 use crate::diag::{Diagnostic, Level};
 use std::os::unix::fs::FileExt;
@@ -1238,7 +1241,7 @@ mod tests {
         // paths collide), and a path stored twice: the first is found
         let mut entries: Vec<NewEntry> = (0..5000)
             .map(|i| NewEntry {
-                path: format!("/lib/modules/6.1.0-57-amd64/kernel/drivers/x/m{i}.ko").into_bytes(),
+                path: format!("/tree/6.1.0-57-amd64/kernel/drivers/x/m{i}.ko").into_bytes(),
                 key: Key {
                     ino: i,
                     ..Key::default()
@@ -1255,7 +1258,7 @@ mod tests {
         for (i, e) in entries.iter().enumerate().take(5000) {
             assert_eq!(c.lookup(&e.path, &e.key), Some(i as u32));
         }
-        assert_eq!(c.find(b"/lib/modules/none.ko"), None);
+        assert_eq!(c.find(b"/tree/none.ko"), None);
         // a hash shared by two paths: both found
         let mut c = c;
         let (a, b) = (c.entries[1].clone(), c.entries[2].clone());
