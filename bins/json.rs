@@ -264,6 +264,9 @@ pub struct Depmod {
     pub warnings: Vec<Message>,
     /// Every ERROR and FATAL message.
     pub errors: Vec<Message>,
+    /// `--check`: the output files that are missing or would change (null
+    /// without `--check`).
+    pub stale: Option<Vec<String>>,
 }
 
 /// depmod's counts.

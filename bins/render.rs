@@ -174,6 +174,16 @@ pub fn name(out: &mut dyn Write, name: &[u8]) -> io::Result<()> {
     out.write_all(&line)
 }
 
+/// `depmod --check`: the stale or missing output files, one name a line.
+pub fn stale_files(out: &mut dyn Write, names: &[&str]) -> io::Result<()> {
+    let mut text = String::new();
+    for n in names {
+        text.push_str(n);
+        text.push('\n');
+    }
+    out.write_all(text.as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

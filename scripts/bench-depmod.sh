@@ -10,11 +10,24 @@
 #
 # Each depmod runs as `depmod -b <copy> <kver>` on its own hard-linked copy of the
 # tree (depmod only creates new files and renames them, so the cache is never
-# written). One untimed warm-up run per tool and tree (page cache, and the indexes
-# exist before the timed runs, as on a real system), then $BENCH_REPEAT (3) timed
-# runs; reported: the best wall time and the largest peak RSS (/usr/bin/time %M) of
-# those runs, and ours/kmod ratios, as a markdown table. Afterwards the 11 outputs of
-# both tools are compared byte for byte.
+# written), ours with --no-cache (a full run: every module read). One untimed
+# warm-up run per tool and tree (page cache, and the indexes exist before the timed
+# runs, as on a real system), then $BENCH_REPEAT (3) timed runs; reported: the best
+# wall time and the largest peak RSS (/usr/bin/time %M) of those runs, and
+# ours/kmod ratios, as a markdown table. Afterwards the 11 outputs of both tools
+# are compared byte for byte.
+#
+# Then the incremental cases (ours with its cache, modules.kmod-rs-cache.bin),
+# each as a ratio to kmod's full run on the same tree in this same run, on
+# $BENCH_INCR_TREES ("bookworm-amd64 trixie-amd64"):
+#   full, no cache yet   the cache deleted before each run (the run writes it)
+#   nothing changed      the cache and the indexes up to date
+#   --check, unchanged   depmod --check on the same
+#   one module added     a module of the tree (BENCH_ADDED, default
+#                        kernel/drivers/net/ethernet/intel/e1000e/e1000e.ko[.xz])
+#                        put back before each run, after an untimed run without it
+# and the cache's size. With BENCH_BASELINE=<a kmod-rs binary> (e.g. an older
+# build), its full run is timed too ("today"), for the no-cache comparison.
 #
 # Reference: kmod 34.2 from $KMOD_RS_CACHE/kmod34 (default /var/cache/kmod-rs). Its
 # bin/depmod is a sh wrapper that execs trixie's ld.so on trixie's kmod; this script
@@ -26,7 +39,7 @@
 # bookworm-amd64-zstd trixie-amd64"; a name ending in -zstd is made from the tree
 # without the suffix), BENCH_OUT (target/bench-depmod: the outputs of the last runs
 # and diffs), CARGO_TARGET_DIR, BENCH_OURS (a depmod to use instead of ours, e.g. to
-# check this script). Exit status: 0 if the outputs are identical, 1 if they differ,
+# check this script), BENCH_INCR_TREES, BENCH_ADDED, BENCH_BASELINE. Exit status: 0 if the outputs are identical, 1 if they differ,
 # 2 on setup errors. The machine should be otherwise idle for meaningful numbers.
 set -euo pipefail
 
@@ -138,7 +151,7 @@ for tree in "${TREES[@]}"; do
     log "$tree ($kver, $count modules): kmod"
     read -r kt km ks <<< "$(bench "${KMOD34[@]}" -b "$WORK/copy-kmod" "$kver")"
     log "$tree: ours"
-    read -r ot om os <<< "$(bench "${OURS[@]}" -b "$WORK/copy-ours" "$kver")"
+    read -r ot om os <<< "$(bench "${OURS[@]}" --no-cache -b "$WORK/copy-ours" "$kver")"
     # same outputs?
     what=()
     [ "$ks" = 0 ] || what+=("kmod exit $ks")
@@ -164,6 +177,79 @@ for tree in "${TREES[@]}"; do
     fi
     echo "| $tree | $count | $kt | $ot | $(ratio "$ot" "$kt") | $(mib "$km") | $(mib "$om") | $(ratio "$om" "$km") | $same |" >> "$TABLE"
     rm -rf "$WORK/copy-kmod" "$WORK/copy-ours"
+    echo "$tree $kt" >> "$WORK/kmod-times"
+done
+
+# ---- incremental -------------------------------------------------------------
+read -r -a INCR_TREES <<< "${BENCH_INCR_TREES-bookworm-amd64 trixie-amd64}"
+INCR=$WORK/incr
+{
+    echo "| tree | case | kmod full s | ours s | ours/kmod | goal |"
+    echo "|---|---|---:|---:|---:|---|"
+} > "$INCR"
+# best_of CMD...: best wall time of $REPEAT runs, each after running $SETUP (untimed)
+best_of() {
+    local i line w m rc bw=""
+    for ((i = 0; i < REPEAT; i++)); do
+        [ -z "${SETUP:-}" ] || eval "$SETUP" > /dev/null 2>&1
+        line=$(timed "$@")
+        read -r w m rc <<< "$line"
+        [ "$rc" = 0 ] || [ "$rc" = 1 ] || die "failed ($rc): $* ($(cat "$WORK/stderr"))"
+        if [ -z "$bw" ] || awk -v t="$w" -v b="$bw" 'BEGIN { exit !(t < b) }'; then bw=$w; fi
+    done
+    echo "$bw"
+}
+row() { echo "| $1 | $2 | $3 | $4 | $(ratio "$4" "$3") | $5 |" >> "$INCR"; }
+CACHE_SIZES=()
+for tree in "${INCR_TREES[@]}"; do
+    src=$(tree_dir "$tree")
+    kver=$(head -n1 "$CACHE/trees/${tree%-zstd}/KVER")
+    kt=$(awk -v t="$tree" '$1 == t { print $2 }' "$WORK/kmod-times" 2>/dev/null || true)
+    if [ -z "$kt" ]; then
+        rm -rf "$WORK/copy-kmod"; cp -al "$src" "$WORK/copy-kmod"
+        log "$tree: kmod (full run, for the ratios)"
+        read -r kt _ _ <<< "$(bench "${KMOD34[@]}" -b "$WORK/copy-kmod" "$kver")"
+        rm -rf "$WORK/copy-kmod"
+    fi
+    c=$WORK/copy-incr
+    rm -rf "$c"; cp -al "$src" "$c"
+    d=$c/lib/modules/$kver
+    run_ours() { "${OURS[@]}" "$@" -b "$c" "$kver" > /dev/null 2>&1; }
+    log "$tree: incremental cases"
+    run_ours --no-cache
+    if [ -n "${BENCH_BASELINE:-}" ]; then
+        mkdir -p "$WORK/base"; ln -sf "$BENCH_BASELINE" "$WORK/base/depmod"
+        row "$tree" "full, today (BENCH_BASELINE)" "$kt" "$(best_of "$WORK/base/depmod" -b "$c" "$kver")" ""
+    fi
+    row "$tree" "full, --no-cache" "$kt" "$(best_of "${OURS[@]}" --no-cache -b "$c" "$kver")" "not slower than today"
+    row "$tree" "full, no cache yet (writes it)" "$kt" \
+        "$(SETUP="rm -f '$d/modules.kmod-rs-cache.bin'" best_of "${OURS[@]}" -b "$c" "$kver")" ""
+    # twice: the second run records the outputs' identities
+    run_ours; run_ours
+    goal="≤ 0.05"
+    case $tree in trixie*) goal="≤ 0.03" ;; esac
+    row "$tree" "nothing changed" "$kt" "$(best_of "${OURS[@]}" -b "$c" "$kver")" "$goal"
+    row "$tree" "--check, nothing changed" "$kt" "$(best_of "${OURS[@]}" --check -b "$c" "$kver")" "≤ 0.05"
+    CACHE_SIZES+=("$tree: $(stat -c %s "$d/modules.kmod-rs-cache.bin") bytes ($(find "$d" -type f -name '*.ko*' | wc -l) modules)")
+    added=${BENCH_ADDED:-kernel/drivers/net/ethernet/intel/e1000e/e1000e.ko}
+    [ -e "$d/$added" ] || added=$added.xz
+    if [ -e "$d/$added" ]; then
+        cp -l "$d/$added" "$WORK/added.ko"
+        goal=""
+        case $tree in trixie*) goal="≤ 0.10" ;; esac
+        SETUP="rm -f '$d/$added' && $(printf '%q ' "${OURS[@]}") -b '$c' '$kver' && ln '$WORK/added.ko' '$d/$added'"
+        row "$tree" "one module added ($(basename "$added"))" "$kt" "$(best_of "${OURS[@]}" -b "$c" "$kver")" "$goal"
+        SETUP=""
+        rm -f "$WORK/added.ko"
+    fi
+    # the cases changed nothing: the outputs are still kmod's
+    for f in "${OUTPUTS[@]}"; do
+        if ! cmp -s "$d/$f" "$OUT/${tree}/$f" 2> /dev/null && [ -e "$OUT/${tree}/$f" ]; then
+            echo "incremental $tree: $f differs from the full run's" >> "$WORK/incr-diffs"
+            DIFFS=1
+        fi
+    done
+    rm -rf "$c"
 done
 
 echo
@@ -174,6 +260,15 @@ echo "- ours = $OURS_DESC"
 echo "- $(nproc) CPUs; load average now $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 cat "$TABLE"
+if [ ${#INCR_TREES[@]} -gt 0 ]; then
+    echo
+    echo "incremental depmod (ours with its cache), best of $REPEAT runs; ratios to kmod's full run above"
+    echo
+    cat "$INCR"
+    echo
+    echo "cache size: ${CACHE_SIZES[*]}"
+    [ ! -e "$WORK/incr-diffs" ] || cat "$WORK/incr-diffs"
+fi
 if [ $DIFFS = 1 ]; then
     echo
     echo "OUTPUTS DIFFER: diffs in $OUT/"

@@ -6,6 +6,7 @@
 #   $CACHE/trees/<name>/lib/modules/<kver>/...                           real module trees
 #   $CACHE/trees/<name>/boot/vmlinuz-<kver>                              kernels (amd64)
 #   $CACHE/trees/<name>/KVER                                             discovered release
+#   $CACHE/control/<name>/{postinst,postrm,...}                          the image package's maintainer scripts (amd64)
 # Never touches the host's apt sources: trixie and the foreign architectures
 # come through private apt configurations under $CACHE/apt-*.
 # Kernel ABI versions are discovered with apt-cache, never hard-coded.
@@ -121,24 +122,39 @@ make_kmod kmod34 "$APT_TRIXIE" kmod libkmod2 libc6 libssl3t64 liblzma5 libzstd1 
 make_kmod kmod30 "$APT_BOOKWORM" kmod:amd64 libkmod2:amd64 libc6:amd64 libssl3:amd64 liblzma5:amd64 libzstd1:amd64 zlib1g:amd64
 
 # ---- module trees -------------------------------------------------------
+# image_pkg APTOPTS META-PACKAGE -> the image package to fetch: the -unsigned one
+# where it exists (same modules and maintainer scripts, smaller package)
+image_pkg() {
+    local opts=$1 meta=$2 img arch=""
+    img=$(image_of "$opts" "$meta")
+    [ -n "$img" ] || { log "cannot resolve $meta"; exit 1; }
+    case "$meta" in *:*) arch=":${meta#*:}";; esac
+    local base=${img%%:*}
+    # shellcheck disable=SC2086
+    if apt-cache $opts show "$base-unsigned$arch" >/dev/null 2>&1; then echo "$base-unsigned$arch"; else echo "$base$arch"; fi
+}
+
+# keep_control NAME DEB: the package's maintainer scripts into $CACHE/control/NAME
+# (the tests run the removal loop of its postrm)
+keep_control() {
+    local dest=$CACHE/control/$1
+    rm -rf "$dest.tmp"; mkdir -p "$dest.tmp"
+    dpkg-deb -e "$2" "$dest.tmp"
+    rm -rf "$dest"; mv "$dest.tmp" "$dest"
+}
+
 # tree NAME APTOPTS META-PACKAGE
 tree() {
     local name=$1 opts=$2 meta=$3
     local dest=$CACHE/trees/$name
     [ -e "$dest/KVER" ] && return 0
-    local img
-    img=$(image_of "$opts" "$meta")
-    [ -n "$img" ] || { log "cannot resolve $meta"; exit 1; }
-    # prefer the -unsigned image where one exists (same modules, smaller package)
-    local pkg=$img arch=""
-    case "$meta" in *:*) arch=":${meta#*:}";; esac
-    local base=${img%%:*}
-    # shellcheck disable=SC2086
-    if apt-cache $opts show "$base-unsigned$arch" >/dev/null 2>&1; then pkg="$base-unsigned$arch"; else pkg="$base$arch"; fi
+    local pkg
+    pkg=$(image_pkg "$opts" "$meta")
     log "fetching $name: $pkg"
     rm -rf "$dest.tmp"; mkdir -p "$dest.tmp/debs" "$dest.tmp/root"
     (cd "$dest.tmp/debs" && download "$opts" "$pkg")
     dpkg-deb -x "$dest.tmp"/debs/*.deb "$dest.tmp/root"
+    keep_control "$name" "$dest.tmp"/debs/*.deb
     # normalise: modules under lib/modules (trixie ships them under usr/lib/modules)
     if [ -d "$dest.tmp/root/usr/lib/modules" ] && [ ! -d "$dest.tmp/root/lib/modules" ]; then
         mkdir -p "$dest.tmp/root/lib"
@@ -153,8 +169,23 @@ tree() {
     rm -rf "$dest.tmp"
     log "$name: $kver"
 }
+# control NAME APTOPTS META-PACKAGE: the image package's maintainer scripts, for a
+# tree fetched before they were kept
+control() {
+    local name=$1 opts=$2 meta=$3
+    [ -e "$CACHE/control/$name/postrm" ] && return 0
+    local pkg tmp=$CACHE/control/$name.debs
+    pkg=$(image_pkg "$opts" "$meta")
+    log "fetching the maintainer scripts of $name: $pkg"
+    rm -rf "$tmp"; mkdir -p "$tmp"
+    (cd "$tmp" && download "$opts" "$pkg")
+    keep_control "$name" "$tmp"/*.deb
+    rm -rf "$tmp"
+}
 tree bookworm-amd64 "$APT_BOOKWORM" linux-image-amd64:amd64
 tree trixie-amd64 "$APT_TRIXIE" linux-image-amd64
+control bookworm-amd64 "$APT_BOOKWORM" linux-image-amd64:amd64
+control trixie-amd64 "$APT_TRIXIE" linux-image-amd64
 if [ -z "${KMOD_RS_ONLY_AMD64:-}" ]; then
     tree bookworm-i386 "$APT_BOOKWORM" linux-image-686:i386
     tree bookworm-arm64 "$APT_BOOKWORM" linux-image-arm64:arm64

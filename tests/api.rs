@@ -38,8 +38,9 @@ fn public_items() -> Vec<String> {
 #[test]
 fn public_surface_fits_on_a_page() {
     let items = public_items();
+    // 150, and `Depmod::stale_files` (`depmod --check`)
     assert!(
-        items.len() <= 150,
+        items.len() <= 151,
         "{} public items:\n{}",
         items.len(),
         items.join("\n")

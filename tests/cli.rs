@@ -121,3 +121,32 @@ fn static_nodes_formats() {
         )
     );
 }
+
+/// `depmod --check` and `--no-cache` in-process: the stale list on stdout (0, 1),
+/// nothing written; the cache next to the outputs unless `--no-cache`.
+#[test]
+fn depmod_check_and_no_cache_in_process() {
+    let tmp = TempDir::new("cli-depmod-check");
+    let dir = tmp.path().join("lib/modules/4.4.4");
+    std::fs::create_dir_all(dir.join("kernel")).unwrap();
+    let mut ko =
+        crate::support::ko::Ko::new(object::Architecture::X86_64, object::Endianness::Little);
+    ko.modinfo.push("alias=kmodrs-cli".into());
+    std::fs::write(dir.join("kernel/mod_a.ko"), ko.build()).unwrap();
+    let (code, out, _) = run_in(tmp.path(), &["depmod", "--check"]);
+    assert_eq!((code, out.lines().count()), (1, DEPMOD_OUTPUTS.len()));
+    assert!(!dir.join("modules.dep").exists());
+    let (code, _, _) = run_in(tmp.path(), &["depmod", "--no-cache"]);
+    assert_eq!(code, 0);
+    assert!(dir.join("modules.alias").exists() && !dir.join(DEPMOD_CACHE).exists());
+    let (code, out, _) = run_in(tmp.path(), &["depmod", "--check", "4.4.4"]);
+    assert_eq!((code, out.as_str()), (0, ""));
+    let (code, _, _) = run_in(tmp.path(), &["depmod"]);
+    assert_eq!(code, 0);
+    assert!(dir.join(DEPMOD_CACHE).exists());
+    std::fs::remove_file(dir.join("modules.devname")).unwrap();
+    let (code, out, _) = run_in(tmp.path(), &["depmod", "--check"]);
+    assert_eq!((code, out.as_str()), (1, "modules.devname\n"));
+    let (code, _, _) = run_in(tmp.path(), &["depmod", "--check", "not-a-version"]);
+    assert_eq!(code, 2);
+}

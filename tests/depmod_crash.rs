@@ -1,7 +1,8 @@
 //! Crash safety: depmod killed with SIGKILL at any moment leaves every index file
 //! either as it was before or complete and new, byte for byte — never partial, never
 //! missing — and no stray file under a name a reader opens; kmod's modprobe keeps
-//! reading the indexes.
+//! reading the indexes. Its cache is never partial either (as long as its header
+//! says), and whatever cache a kill leaves, the next run writes the new indexes.
 //!
 //! The "old" indexes are made from the tree without one module (`xor`, which btrfs
 //! needs), the "new" ones from the whole tree, so every index differs between the two.
@@ -51,6 +52,21 @@ fn query(o: &Oracle, root: &Path, kver: &str) -> Run {
         "fs-btrfs",
     ]);
     run(c)
+}
+
+/// Whether `data` is a whole cache: the magic, and exactly as long as the end of
+/// the last of its four sections (header: magic, byte order mark, format, then
+/// per section u64 offset, u64 length, 16 bytes of digest).
+fn whole_cache(data: &[u8]) -> bool {
+    let u64_at = |at: usize| {
+        data.get(at..at + 8)
+            .map(|b| u64::from_ne_bytes(b.try_into().unwrap()))
+    };
+    let ends: Option<Vec<u64>> = (0..4)
+        .map(|i| Some(u64_at(16 + 32 * i)? + u64_at(24 + 32 * i)?))
+        .collect();
+    data.starts_with(b"KRSCACHE")
+        && ends.is_some_and(|e| e.iter().max() == Some(&(data.len() as u64)))
 }
 
 fn entries(dir: &Path) -> BTreeSet<String> {
@@ -150,6 +166,7 @@ fn depmod_sigkill_leaves_old_or_new_indexes() {
     let mut mid_run = 0;
     let mut new_counts = vec![0usize; DEPMOD_OUTPUTS.len() + 1];
     let mut leftovers = 0;
+    let mut caches = BTreeSet::new();
     let started = Instant::now();
     for (i, delay) in delays.iter().enumerate() {
         restore(&dir, &old);
@@ -173,6 +190,16 @@ fn depmod_sigkill_leaves_old_or_new_indexes() {
             }
         }
         new_counts[n_new] += 1;
+        match std::fs::read(dir.join(DEPMOD_CACHE)) {
+            Ok(c) if !whole_cache(&c) => failures.push(format!(
+                "kill {i} after {delay:?}: partial cache ({} bytes)",
+                c.len()
+            )),
+            Ok(c) => {
+                caches.insert(c);
+            }
+            Err(_) => failures.push(format!("kill {i} after {delay:?}: no cache")),
+        }
         for e in entries(&dir) {
             if inputs.contains(&e) {
                 continue;
@@ -192,18 +219,28 @@ fn depmod_sigkill_leaves_old_or_new_indexes() {
         }
     }
     eprintln!(
-        "{KILLS} kills in {:?}: {mid_run} while depmod ran; (outputs that differ between old and new, already new at the kill: number of kills) {:?}; {leftovers} temporary files left behind",
+        "{KILLS} kills in {:?}: {mid_run} while depmod ran; (outputs that differ between old and new, already new at the kill: number of kills) {:?}; {leftovers} temporary files left behind; {} different caches seen",
         started.elapsed(),
         new_counts
             .iter()
             .enumerate()
             .filter(|(_, c)| **c > 0)
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>(),
+        caches.len()
     );
     // and finally a run to completion gives the new indexes
     restore(&dir, &old);
     assert!(depmod(&root, kver).status().unwrap().success());
     assert!(read_outputs(&dir) == new, "an uninterrupted run differs");
+    let mut check = ours_depmod();
+    check.arg("--check").arg("-b").arg(&root).arg(kver);
+    let r = run(check);
+    assert_eq!(
+        (r.status, r.stdout.as_slice()),
+        (Some(0), &b""[..]),
+        "{r:?}"
+    );
+
     assert!(
         failures.is_empty(),
         "{} problems:\n{}",

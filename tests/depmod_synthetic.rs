@@ -97,6 +97,8 @@ pub(crate) fn compare_depmod(o: &Oracle, d: &mut Diffs, what: &str, root: &Path,
         .flatten()
         .filter(|e| e.file_type().unwrap().is_file())
         .map(|e| e.file_name().to_string_lossy().into_owned())
+        // the cache is ours alone
+        .filter(|n| n != DEPMOD_CACHE)
         .collect();
     names.sort();
     names.dedup();

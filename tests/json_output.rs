@@ -742,6 +742,62 @@ fn json_bad_input_gives_one_valid_document() {
     }
 }
 
+/// `depmod --check --json`: `stale` is empty on a fresh tree and names the damaged
+/// and missing outputs afterwards, with the text mode's exit status; nothing is
+/// written either way.
+#[test]
+fn json_depmod_check_lists_stale_files() {
+    let tmp = TempDir::new("json-check");
+    let (root, dir) = small_tree(tmp.path());
+    let r = root.to_str().unwrap();
+    let check = |json: bool| {
+        let mut c = ours("depmod");
+        c.args(["--check", "-b", r, "1.2.3"]);
+        if json {
+            c.arg("--json");
+        }
+        run(c)
+    };
+    let fresh = check(true);
+    assert_eq!(
+        fresh.status,
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&fresh.stderr)
+    );
+    let v = parse(&fresh.stdout);
+    assert_eq!(v["stale"], serde_json::json!([]), "{v}");
+    std::fs::write(dir.join("modules.dep.bin"), b"short").unwrap();
+    std::fs::remove_file(dir.join("modules.symbols")).unwrap();
+    let plain = check(false);
+    let stale = check(true);
+    assert_eq!(plain.status, Some(1));
+    assert_eq!(stale.status, Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&plain.stdout),
+        "modules.dep.bin\nmodules.symbols\n"
+    );
+    let v = parse(&stale.stdout);
+    assert_eq!(
+        v["stale"],
+        serde_json::json!(["modules.dep.bin", "modules.symbols"]),
+        "{v}"
+    );
+    // --check never writes
+    assert_eq!(
+        std::fs::read(dir.join("modules.dep.bin")).unwrap(),
+        b"short"
+    );
+    assert!(!dir.join("modules.symbols").exists());
+    schema::validate(
+        "depmod",
+        &[
+            ("fresh".into(), fresh.stdout),
+            ("stale".into(), stale.stdout),
+        ],
+    );
+}
+
 /// `lsmod --json` on a fake root: the table's facts, with state and taints.
 #[test]
 fn json_lsmod_on_a_fake_root() {

@@ -13,6 +13,7 @@ mod cli;
 mod depmod_config_scale;
 mod depmod_crash;
 mod depmod_cycles;
+mod depmod_incremental;
 mod depmod_synthetic;
 mod depmod_write_errors;
 mod hardening;

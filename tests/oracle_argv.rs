@@ -11,8 +11,8 @@
 //! The deliberate differences (README), normalised before comparing:
 //! * `-V` prints `kmod version 34.2 (kmod-rs <version>)` and our feature line;
 //! * `--help` lists the options beyond kmod 34.2's tool (insmod's
-//!   `--force-modversion` and `--force-vermagic`, `--json`, modprobe's `--select`),
-//!   which are never generated here.
+//!   `--force-modversion` and `--force-vermagic`, `--json`, modprobe's `--select`,
+//!   depmod's `--check` and `--no-cache`), which are never generated here.
 //!
 //! Known gaps outside the command-line code, also taken out before comparing:
 //! * depmod's DEBUG lines (`-vvv`): kmod prints libkmod's and depmod's per-module

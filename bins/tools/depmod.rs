@@ -45,6 +45,10 @@ pub enum Id {
     Version,
     /// `-h`.
     Help,
+    /// `--check` (beyond kmod).
+    Check,
+    /// `--no-cache` (beyond kmod).
+    NoCache,
     /// `--json` (beyond kmod).
     Json,
 }
@@ -144,6 +148,20 @@ pub const OPTS: &[Opt<Id>] = &[
         Id::Json,
         "Print a JSON report (with -n: instead of the outputs)",
     ),
+    Opt::long(
+        "check",
+        HasArg::No,
+        Id::Check,
+        "List the stale or missing indexes,\nwrite nothing (exit 1 if any)",
+    )
+    .beyond_kmod(),
+    Opt::long(
+        "no-cache",
+        HasArg::No,
+        Id::NoCache,
+        "Do not use modules.kmod-rs-cache.bin",
+    )
+    .beyond_kmod(),
 ];
 
 /// `--help`.
@@ -166,6 +184,8 @@ Options:\n",
             "verbose",
             "warn",
             "json",
+            "check",
+            "no-cache",
             "version",
             "help",
         ]),
@@ -209,6 +229,8 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
     let mut quick = false;
     let mut dry_run = false;
     let mut json = false;
+    let mut check = false;
+    let mut no_cache = false;
     let mut root: Vec<u8> = Vec::new();
     let mut moddir: Vec<u8> = libkmod_rs::MODULE_DIR.as_bytes().to_vec();
     let mut out_root: Option<Vec<u8>> = None;
@@ -233,6 +255,8 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
             Id::Verbose => verbose += 1,
             Id::Show => dry_run = true,
             Id::Json => json = true,
+            Id::Check => check = true,
+            Id::NoCache => no_cache = true,
             Id::SymbolPrefix => {
                 if v.len() != 1 {
                     let m = b"-P only takes a single char\n";
@@ -241,7 +265,7 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
                         report.messages.borrow_mut().push((Level::Crit, m.to_vec()));
                         let _ = json::emit(env.out, &report.doc());
                     }
-                    return 1;
+                    return if check { 2 } else { 1 };
                 }
                 opts.symbol_prefix = Some(v[0]);
             }
@@ -252,7 +276,12 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
         }
     }
     let Some(operands) = options.finish(env.err) else {
-        return 1;
+        // `--check`'s errors are 2 (1 means "stale"), its own misuse included
+        return if check || args.iter().any(|a| a == "--check") {
+            2
+        } else {
+            1
+        };
     };
     log.set_threshold(match verbose {
         0 => Level::Warning,
@@ -272,6 +301,8 @@ pub fn run(argv0: &[u8], args: &[OsString], env: &mut Env<'_>) -> i32 {
             all,
             quick,
             dry_run,
+            check,
+            no_cache,
             root,
             moddir,
             out_root,
@@ -289,6 +320,10 @@ struct Dirs {
     all: bool,
     quick: bool,
     dry_run: bool,
+    /// `--check`: list the stale outputs, write nothing.
+    check: bool,
+    /// `--no-cache`.
+    no_cache: bool,
     root: Vec<u8>,
     moddir: Vec<u8>,
     out_root: Option<Vec<u8>>,
@@ -365,6 +400,8 @@ impl Tool {
         operands: Vec<Vec<u8>>,
     ) -> i32 {
         let mut all = d.all;
+        // `--check`: errors are 2 (1 means "stale")
+        let failed = if d.check { 2 } else { 1 };
         let mut operands = operands.into_iter();
         let kversion = match operands.next() {
             Some(v) => {
@@ -373,7 +410,7 @@ impl Tool {
                     m.extend_from_slice(&v);
                     m.push(b'\n');
                     self.say(env, Level::Err, &m);
-                    return 1;
+                    return failed;
                 }
                 v
             }
@@ -385,7 +422,7 @@ impl Tool {
                         Level::Crit,
                         format!("uname() failed: {e}\n").as_bytes(),
                     );
-                    return 1;
+                    return failed;
                 }
             },
         };
@@ -425,13 +462,25 @@ impl Tool {
             if dir.len() >= common::PATH_MAX {
                 let m = [b"Bad directory ", dir.as_slice(), b": path too long\n"].concat();
                 self.say(env, Level::Err, &m);
-                return 1;
+                return failed;
             }
         }
         opts.dir = path_of(&dirname);
         opts.release.clone_from(&kversion);
         if opts.files.is_empty() {
             all = true;
+        }
+        if !d.no_cache {
+            opts.cache = Some(path_of(&outdirname));
+        }
+        if d.check {
+            // as a run: `-a` or no module file named scans everything; `-A` and
+            // `-n` do not apply
+            if all {
+                opts.files.clear();
+            }
+            self.log.hooked(env.err);
+            return self.check(env, &opts, &path_of(&outdirname));
         }
         if d.quick {
             if d.dry_run {
@@ -497,6 +546,32 @@ impl Tool {
             }
             Err(e) => self.fatal(env, &e),
         }
+    }
+
+    /// `depmod --check`: list the outputs that a run would change; 0 if none, 1 if
+    /// any, 2 when depmod fails (its messages are a run's).
+    fn check(&mut self, env: &mut Env<'_>, opts: &DepmodOptions, outdir: &Path) -> i32 {
+        let run = Depmod::run(&env.root, opts, &mut self.sink(env.err));
+        let depmod = match run {
+            Ok(d) => d,
+            Err(e) => return self.fatal(env, &e) + 1,
+        };
+        if let Some(r) = &mut self.report {
+            fill(&mut r.doc, depmod.report());
+        }
+        let stale = depmod.stale_files(outdir, &mut self.sink(env.err));
+        let stale = match stale {
+            Ok(s) => s,
+            Err(e) => return self.fatal(env, &e) + 1,
+        };
+        match &mut self.report {
+            Some(r) => r.doc.stale = Some(stale.iter().map(|s| (*s).to_string()).collect()),
+            None => {
+                let _ = crate::render::stale_files(env.out, &stale);
+            }
+        }
+        self.log.finish(env.err);
+        i32::from(!stale.is_empty())
     }
 
     /// Print what stopped depmod: kmod's FATAL message, which ends the tool at

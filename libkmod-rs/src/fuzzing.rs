@@ -1,5 +1,5 @@
 //! Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`): the internal
-//! readers they exercise, behind three functions. Not part of the API.
+//! readers they exercise, behind these functions. Not part of the API.
 
 /// glibc's `fnmatch(pattern, string, 0)` as the library implements it.
 #[must_use]
@@ -25,4 +25,14 @@ pub fn decompress(data: &[u8], limit: u64) -> Option<usize> {
     crate::compress::decompress(std::path::Path::new("f"), c, data, limit)
         .ok()
         .map(|v| v.len())
+}
+
+/// Every reader of depmod's cache (`modules.kmod-rs-cache.bin`) over `data`: the
+/// header, sections, entries, record and each module's facts.
+pub fn depmod_cache(data: &[u8]) {
+    crate::depmod::cache::exercise(data, |blob| {
+        for crcs in [false, true] {
+            let _ = crate::depmod::build::decode_facts(blob, crcs);
+        }
+    });
 }

@@ -19,7 +19,7 @@
 //! | what loading a module involves, in kmod's order | [`Module::probe`] with a [`ProbeHost`], [`Action`] |
 //! | a module file's fields, parameters, signature | [`ModuleInfo::read`], [`Param`] |
 //! | a module file's symbols and CRCs | [`ModuleImage`], [`Symbol`] |
-//! | run depmod, get the outputs and a report | [`Depmod::run`], [`DepmodOptions`], [`DepmodReport`] |
+//! | run depmod, get the outputs and a report | [`Depmod::run`], [`DepmodOptions`] (its `cache` makes unchanged trees nearly free), [`DepmodReport`], [`Depmod::stale_files`] |
 //! | the running kernel: loaded modules, state, refcounts, holders | [`ModuleDir::loaded`], [`LoadedModule`], [`Module::initstate`], [`InitState`] |
 //! | load and unload | [`insert`], [`InsertFlags`], [`Checker`], [`Module::remove`], [`kernel`] |
 //! | the binary index format | [`index`] |

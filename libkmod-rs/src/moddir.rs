@@ -215,7 +215,10 @@ impl ModuleDir {
     pub fn load_resources(&self, sink: &mut dyn Sink) {
         for kind in IndexKind::ALL {
             // mapped once: the lookups that follow use these images
-            let head = self.inner.index(kind).and_then(|i| i.get(..crate::index::HEADER_SIZE));
+            let head = self
+                .inner
+                .index(kind)
+                .and_then(|i| i.get(..crate::index::HEADER_SIZE));
             let ok = match head {
                 Some(head) => match Index::open(head) {
                     Ok(_) => true,

@@ -53,7 +53,13 @@ impl PartialEq for ModuleInfo {
 impl Eq for ModuleInfo {}
 
 /// The keys of the signature entries.
-const SIGNATURE_KEYS: [&[u8]; 5] = [b"sig_id", b"signer", b"sig_key", b"sig_hashalgo", b"signature"];
+const SIGNATURE_KEYS: [&[u8]; 5] = [
+    b"sig_id",
+    b"signer",
+    b"sig_key",
+    b"sig_hashalgo",
+    b"signature",
+];
 
 /// `key=value` entries: every key and value one after the other (two allocations
 /// per module, not two per entry: a driver may have hundreds of `alias=` entries),

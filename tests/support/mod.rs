@@ -390,6 +390,10 @@ pub const DEPMOD_OUTPUTS: [&str; 11] = [
     "modules.devname",
 ];
 
+/// kmod-rs's depmod cache in the output directory (beyond kmod: left out when
+/// directories written by both are compared).
+pub const DEPMOD_CACHE: &str = "modules.kmod-rs-cache.bin";
+
 /// `cp -al src dst`: a hard-linked copy of a tree. Never write through one of its
 /// files (that would change the cache): use [`replace_file`].
 pub fn link_copy(src: &Path, dst: &Path) {
@@ -422,8 +426,9 @@ pub fn modname_of(path: &str) -> String {
 }
 
 /// Whether `name` (a file name in depmod's output directory) looks like a temporary
-/// file depmod writes before renaming it: kmod 34's `<output>.<pid>.<usec>.<sec>`,
-/// kmod master's `tmpfileXXXXXX`, or a hidden file. Never a name a reader opens.
+/// file depmod writes before renaming it: kmod 34's `<output>.<pid>.<usec>.<sec>`
+/// (kmod-rs names its cache's the same way), kmod master's `tmpfileXXXXXX`, or a
+/// hidden file. Never a name a reader opens.
 pub fn is_depmod_temp_name(name: &str) -> bool {
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
     if name.starts_with('.') {
@@ -432,7 +437,7 @@ pub fn is_depmod_temp_name(name: &str) -> bool {
     if let Some(rest) = name.strip_prefix("tmpfile") {
         return rest.len() == 6 && rest.bytes().all(|c| c.is_ascii_alphanumeric());
     }
-    DEPMOD_OUTPUTS.iter().any(|o| {
+    DEPMOD_OUTPUTS.iter().chain([&DEPMOD_CACHE]).any(|o| {
         name.strip_prefix(o)
             .and_then(|r| r.strip_prefix('.'))
             .is_some_and(|r| {

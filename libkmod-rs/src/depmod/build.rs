@@ -8,6 +8,7 @@
 //! algorithm with a LIFO stack; each `modules.dep` line lists the transitive
 //! dependencies by ascending topological number.
 
+use super::cache::{Cache, Key, NewEntry, NewFacts, Put, Reader, Stamp};
 use super::config::{DepmodConfig, Diagnostic, Level, msg};
 use crate::elf::{Bind, ModuleElf, SparseImage};
 use crate::error::{Error, strerror};
@@ -46,8 +47,18 @@ pub(crate) struct Mod {
     pub(crate) users: u32,
     /// Topological number.
     pub(crate) dep_sort_idx: usize,
-    /// The file's contents as parsed while scanning (taken by [`Depmod::load`]).
-    parsed: Option<Box<Parsed>>,
+    /// The file's facts, parsed while scanning or found in the cache (taken by
+    /// [`Depmod::load`]).
+    facts: Option<Facts>,
+}
+
+/// Where a module's facts come from.
+#[derive(Debug, Clone)]
+enum Facts {
+    /// Parsed from the file while scanning.
+    Parsed(Box<Parsed>),
+    /// The cache's entry (the file has not changed since).
+    Cached(u32),
 }
 
 impl Mod {
@@ -84,6 +95,157 @@ impl Parsed {
     fn name(&self, start: u32, end: u32) -> &[u8] {
         &self.names[start as usize..end as usize]
     }
+
+    /// The facts as the cache stores them (a module whose reading gave messages is
+    /// never stored). Name ranges are stored as the gap from the previous range's
+    /// end and a length (both 0 or small: names are appended in order); export
+    /// CRCs only with `crcs` (without, they are never compared, and read back as
+    /// 0).
+    fn encode(&self, crcs: bool) -> Vec<u8> {
+        let needs = self.needs.as_deref().unwrap_or_default();
+        let mut out = Vec::with_capacity(
+            self.names.len()
+                + 10 * self.exports.len()
+                + 3 * needs.len()
+                + 8 * self.need_crcs.len()
+                + 64,
+        );
+        let mut prev = 0u32;
+        let mut range = |out: &mut Vec<u8>, start: u32, end: u32, flag: Option<bool>| {
+            put_varint(out, start.wrapping_sub(prev));
+            let len = end.wrapping_sub(start);
+            match flag {
+                Some(f) => put_varint(out, (len << 1) | u32::from(f)),
+                None => put_varint(out, len),
+            }
+            prev = end;
+        };
+        out.put_str(&self.names);
+        out.put_u32(self.exports.len() as u32);
+        for &(start, end, crc) in &self.exports {
+            range(&mut out, start, end, None);
+            if crcs {
+                out.put_u64(crc);
+            }
+        }
+        for list in &self.info {
+            out.put_u32(list.len() as u32);
+            for v in list {
+                out.put_str(v);
+            }
+        }
+        match &self.needs {
+            None => out.put_u8(0),
+            Some(needs) => {
+                out.put_u8(1);
+                out.put_u32(needs.len() as u32);
+                for n in needs {
+                    range(&mut out, n.start, n.end, Some(n.weak));
+                }
+            }
+        }
+        out.put_u32(self.need_crcs.len() as u32);
+        for &c in &self.need_crcs {
+            out.put_u64(c);
+        }
+        out
+    }
+
+    /// Facts read back from the cache; None when the blob is not one
+    /// [`Parsed::encode`] wrote with the same `crcs` (every name range is checked).
+    pub(crate) fn decode(blob: &[u8], crcs: bool) -> Option<Parsed> {
+        let mut r = Reader::new(blob);
+        let names = r.str()?.to_vec();
+        let mut prev = 0u32;
+        let mut range = |r: &mut Reader<'_>, flag: bool| -> Option<(u32, u32, bool)> {
+            let start = prev.wrapping_add(get_varint(r)?);
+            let v = get_varint(r)?;
+            let (len, f) = if flag {
+                (v >> 1, v & 1 == 1)
+            } else {
+                (v, false)
+            };
+            let end = start.checked_add(len)?;
+            if end as usize > names.len() {
+                return None;
+            }
+            prev = end;
+            Some((start, end, f))
+        };
+        let n = r.count(2)?;
+        let mut exports = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (start, end, _) = range(&mut r, false)?;
+            let crc = if crcs { r.u64()? } else { 0 };
+            exports.push((start, end, crc));
+        }
+        let mut info: [Vec<Vec<u8>>; 3] = Default::default();
+        for list in &mut info {
+            let n = r.count(4)?;
+            list.reserve_exact(n);
+            for _ in 0..n {
+                list.push(r.str()?.to_vec());
+            }
+        }
+        let needs = match r.u8()? {
+            0 => None,
+            1 => {
+                let n = r.count(2)?;
+                let mut v = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let (start, end, weak) = range(&mut r, true)?;
+                    v.push(Need { start, end, weak });
+                }
+                Some(v)
+            }
+            _ => return None,
+        };
+        let n = r.count(8)?;
+        let mut need_crcs = Vec::with_capacity(n);
+        for _ in 0..n {
+            need_crcs.push(r.u64()?);
+        }
+        r.done().then_some(Parsed {
+            names,
+            exports,
+            info,
+            needs,
+            need_crcs,
+            log: Vec::new(),
+        })
+    }
+}
+
+/// Decode a facts blob of the cache (the fuzz target's entry): whether it is one.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn decode_facts(blob: &[u8], crcs: bool) -> bool {
+    Parsed::decode(blob, crcs).is_some()
+}
+
+/// Append `v` in LEB128 (7 bits a byte, low first).
+fn put_varint(out: &mut Vec<u8>, mut v: u32) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// A LEB128 value of at most 32 bits.
+fn get_varint(r: &mut Reader<'_>) -> Option<u32> {
+    let mut v = 0u32;
+    for shift in [0, 7, 14, 21, 28] {
+        let b = r.u8()?;
+        let bits = u32::from(b & 0x7f);
+        if shift == 28 && bits > 0x0f {
+            return None;
+        }
+        v |= bits << shift;
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
 }
 
 /// Append `name` to a names buffer; its range there.
@@ -154,6 +316,27 @@ pub(crate) struct Depmod {
     dep_lines: std::sync::OnceLock<Vec<Vec<u8>>>,
     /// Module-owned symbols in kmod's order (computed once, used by two outputs).
     owned: std::sync::OnceLock<Vec<(Vec<u8>, usize)>>,
+    /// The cache this run reuses facts from.
+    pub(crate) cache: Option<std::sync::Arc<Cache>>,
+    /// Whether module files' keys are taken while scanning.
+    pub(crate) keys: bool,
+    /// Whether the facts are kept for a cache (`scanned`).
+    pub(crate) store: bool,
+    /// When the run started (see [`Key::racy`]).
+    pub(crate) start: Stamp,
+    /// Every module file found, in scan order, with its key and facts (for the
+    /// next cache; with `store` only).
+    pub(crate) scanned: Vec<NewEntry>,
+    /// Whether `scanned` holds every module file found (none unreadable, racy or
+    /// with messages).
+    pub(crate) scanned_all: bool,
+    /// The digest of the kernel symbols file (`-E`/`-F`) read.
+    pub(crate) kernel_symbols: Option<[u64; 2]>,
+    /// The newest modification time of the module files scanned (with `keys`).
+    pub(crate) newest: Option<Stamp>,
+    /// How many module files the scan found, and how many of them had their
+    /// facts in the cache.
+    pub(crate) found: (usize, usize),
 }
 
 fn diag(level: Level, message: String) -> Diagnostic {
@@ -219,6 +402,7 @@ impl Depmod {
     /// `-E Module.symvers`: kernel symbols with CRCs (lines whose 3rd field is `vmlinux`).
     pub(crate) fn load_symvers(&mut self, path: &Path) -> Result<(), i32> {
         let data = std::fs::read(path).map_err(|e| e.raw_os_error().unwrap_or(2))?;
+        self.kernel_symbols = Some(super::cache::digest(&data));
         for (n, line) in lines(&data).enumerate() {
             let mut f = line
                 .split(|&c| c == b' ' || c == b'\t' || c == b'\n')
@@ -252,6 +436,7 @@ impl Depmod {
     /// `-F System.map`: kernel symbols from `__ksymtab_*` entries.
     pub(crate) fn load_system_map(&mut self, path: &Path) -> Result<(), i32> {
         let data = std::fs::read(path).map_err(|e| e.raw_os_error().unwrap_or(2))?;
+        self.kernel_symbols = Some(super::cache::digest(&data));
         for (n, line) in lines(&data).enumerate() {
             let mut it = line.splitn(3, |&c| c == b' ');
             let (Some(_), Some(_), Some(mut p)) = (it.next(), it.next(), it.next()) else {
@@ -289,6 +474,12 @@ impl Depmod {
     /// Fails (with the errno) when the module directory itself cannot be read;
     /// unreadable `external` directories are only reported.
     pub(crate) fn scan(&mut self) -> Result<(), i32> {
+        self.scanned_all = self.store;
+        // as many modules as last time, most likely
+        let hint = self.cache.as_ref().map_or(0, |c| c.len());
+        self.by_name.reserve(hint);
+        self.mods.reserve(hint);
+        self.scanned.reserve(hint);
         let dirname = self.opts.dirname.clone();
         self.scan_path(&dirname)?;
         let externals = self.cfg.externals.clone();
@@ -323,15 +514,18 @@ impl Depmod {
         prefix.push(b'/');
         // kmod names the directory's file descriptor in some messages: 0-2 are the
         // standard streams, then one per directory level being read
-        let crcs = self.parse_crcs();
-        let found = scan_dir(&self.cfg, rd, &prefix, 3, crcs);
+        let ctx = ScanCtx {
+            cfg: &self.cfg,
+            crcs: self.parse_crcs(),
+            keys: self.keys,
+            store: self.store,
+            cache: self.cache.as_deref(),
+            start: self.start,
+        };
+        let found = scan_dir(&ctx, rd, &prefix, 3);
         for f in found {
             match f {
-                Found::File {
-                    path,
-                    modname,
-                    parsed,
-                } => self.search_file(path, modname, parsed),
+                Found::File(file) => self.search_file(*file),
                 Found::Message(d) => self.log.push(d),
             }
         }
@@ -339,13 +533,42 @@ impl Depmod {
     }
 
     /// Whether CRCs are read: they are only compared with -E and -e.
-    fn parse_crcs(&self) -> bool {
+    pub(crate) fn parse_crcs(&self) -> bool {
         self.opts.check_symvers && self.opts.print_unknown
     }
 
-    /// Add the file if it is a module that wins over any module of the same name
-    /// found before.
-    fn search_file(&mut self, path: Vec<u8>, modname: Vec<u8>, parsed: Box<Parsed>) {
+    /// Record the file for the next cache, and add it if it is a module that wins
+    /// over any module of the same name found before.
+    fn search_file(&mut self, file: FoundFile) {
+        let FoundFile {
+            path,
+            modname,
+            facts,
+            key,
+            encoded,
+        } = file;
+        self.found.0 += 1;
+        self.found.1 += usize::from(matches!(facts, Facts::Cached(_)));
+        if self.keys
+            && let Some(k) = key
+        {
+            self.newest = self.newest.max(Some(k.mtime));
+        }
+        if self.store {
+            let facts = match (&facts, encoded) {
+                (Facts::Cached(i), _) => Some(NewFacts::Old(*i)),
+                (Facts::Parsed(_), Some((e, d))) => Some(NewFacts::New(e, d)),
+                (Facts::Parsed(_), None) => None,
+            };
+            match (key, facts) {
+                (Some(key), Some(facts)) => self.scanned.push(NewEntry {
+                    path: path.clone(),
+                    key,
+                    facts,
+                }),
+                _ => self.scanned_all = false,
+            }
+        }
         if let Some(&old) = self.by_name.get(&modname) {
             let wins = self
                 .cfg
@@ -363,11 +586,11 @@ impl Depmod {
                 return;
             }
             self.mods[old] = self.new_mod(modname, path);
-            self.mods[old].parsed = Some(parsed);
+            self.mods[old].facts = Some(facts);
             return;
         }
         let mut m = self.new_mod(modname.clone(), path);
-        m.parsed = Some(parsed);
+        m.facts = Some(facts);
         self.by_name.insert(modname, self.mods.len());
         self.mods.push(m);
     }
@@ -445,6 +668,21 @@ impl Depmod {
         Ok(())
     }
 
+    /// A copy of this run as scanned (its array not yet ordered, its modules not
+    /// yet loaded), to be finished on its own.
+    pub(crate) fn fork(&self) -> Depmod {
+        Depmod {
+            opts: self.opts.clone(),
+            cfg: self.cfg.clone(),
+            mods: self.mods.clone(),
+            symbols: self.symbols.clone(),
+            cache: self.cache.clone(),
+            start: self.start,
+            kernel_symbols: self.kernel_symbols,
+            ..Depmod::default()
+        }
+    }
+
     /// Order the module array: hash order of names, then `modules.order`.
     pub(crate) fn build_array(&mut self) {
         let hashed = {
@@ -468,11 +706,17 @@ impl Depmod {
     pub(crate) fn load(&mut self) -> Result<(), Cycles> {
         use rayon::prelude::*;
         let crcs = self.parse_crcs();
+        let cache = self.cache.as_deref();
         let mut parsed: Vec<Parsed> = self
             .mods
             .par_iter_mut()
-            .map(|m| match m.parsed.take() {
-                Some(p) => *p,
+            .map(|m| match m.facts.take() {
+                Some(Facts::Parsed(p)) => *p,
+                // a cache whose facts cannot be read only costs the parsing
+                Some(Facts::Cached(i)) => cache
+                    .and_then(|c| c.facts(i))
+                    .and_then(|b| Parsed::decode(b, crcs))
+                    .unwrap_or_else(|| parse_module(&m.path, crcs)),
                 None => parse_module(&m.path, crcs),
             })
             .collect();
@@ -775,27 +1019,91 @@ fn permute<T>(v: &mut [T], order: &mut [usize]) {
 /// What scanning a directory finds, in kmod's order (entries in `readdir` order,
 /// each directory's contents in place of its entry).
 enum Found {
-    /// A module file: its path, module name and contents.
-    File {
-        path: Vec<u8>,
-        modname: Vec<u8>,
-        parsed: Box<Parsed>,
-    },
+    /// A module file (boxed: the lists are moved up through every directory level).
+    File(Box<FoundFile>),
     /// A message about an entry that could not be looked at.
     Message(Diagnostic),
+}
+
+/// A module file found by the scan.
+struct FoundFile {
+    path: Vec<u8>,
+    modname: Vec<u8>,
+    facts: Facts,
+    /// Its key (when keys are taken and the file could be opened).
+    key: Option<Key>,
+    /// Its parsed facts encoded for the cache, with their digest, when they may
+    /// be stored.
+    encoded: Option<(Vec<u8>, [u64; 2])>,
+}
+
+/// What the scan needs besides the directories.
+struct ScanCtx<'a> {
+    cfg: &'a DepmodConfig,
+    /// Parse CRCs (`-E -e`).
+    crcs: bool,
+    /// Take each module file's key.
+    keys: bool,
+    /// Encode parsed facts for the cache.
+    store: bool,
+    cache: Option<&'a Cache>,
+    start: Stamp,
+}
+
+/// Look at one module file (`name` in the directory `fd`): its facts from the
+/// cache when its key is the cached one, else parsed.
+fn scan_file(
+    ctx: &ScanCtx<'_>,
+    fd: std::os::fd::BorrowedFd<'_>,
+    path: Vec<u8>,
+    name: &std::ffi::CStr,
+    modname: Vec<u8>,
+) -> FoundFile {
+    if let Some((c, i)) = ctx.cache.and_then(|c| Some((c, c.find(&path)?)))
+        && let Ok(st) = nix::sys::stat::fstatat(fd, name, nix::fcntl::AtFlags::empty())
+    {
+        let key = Key::of(&st);
+        if c.key(i) == key {
+            return FoundFile {
+                path,
+                modname,
+                facts: Facts::Cached(i),
+                key: Some(key),
+                encoded: None,
+            };
+        }
+    }
+    let (parsed, key) = BUFFERS.with(|b| {
+        let bufs = &mut b.borrow_mut();
+        let file = ModuleFile::open_at(fd, name, os(&path).to_path_buf());
+        // the key before the contents are read: a later change changes the key
+        let key = match &file {
+            Ok(f) if ctx.keys => nix::sys::stat::fstat(f.file()).ok().map(|st| Key::of(&st)),
+            _ => None,
+        };
+        (parse_file(&path, file, ctx.crcs, bufs), key)
+    });
+    let encoded = key
+        .filter(|k| ctx.store && !k.racy(ctx.start) && parsed.log.is_empty())
+        .map(|_| {
+            let e = parsed.encode(ctx.crcs);
+            let d = super::cache::digest(&e);
+            (e, d)
+        });
+    FoundFile {
+        path,
+        modname,
+        facts: Facts::Parsed(Box::new(parsed)),
+        key,
+        encoded,
+    }
 }
 
 /// Scan the directory `rd` (whose path is `prefix` without its trailing `/`), its
 /// subdirectories read and its modules parsed in parallel, giving what a depth-first
 /// scan finds in the same order. `dfd` is the number kmod's messages give this
 /// directory's descriptor.
-fn scan_dir(
-    cfg: &DepmodConfig,
-    mut rd: nix::dir::Dir,
-    prefix: &[u8],
-    dfd: u32,
-    crcs: bool,
-) -> Vec<Found> {
+fn scan_dir(ctx: &ScanCtx<'_>, mut rd: nix::dir::Dir, prefix: &[u8], dfd: u32) -> Vec<Found> {
     use nix::dir::Type;
     use rayon::iter::Either;
     use rayon::prelude::*;
@@ -805,8 +1113,10 @@ fn scan_dir(
         Dir(Vec<u8>, std::ffi::CString),
         File(Vec<u8>, std::ffi::CString, Vec<u8>),
     }
-    let entries: Vec<Entry> = rd
-        .iter()
+    let cfg = ctx.cfg;
+    let mut listing = rd.iter();
+    let entries: Vec<Entry> = listing
+        .by_ref()
         .flatten()
         .filter_map(|entry| {
             let cname = entry.file_name();
@@ -856,26 +1166,20 @@ fn scan_dir(
             Some(Entry::File(path, cname.to_owned(), modname))
         })
         .collect();
+    // nix rewinds the directory when its iterator is dropped: a system call for
+    // nothing here (the directory is read once, then closed)
+    std::mem::forget(listing);
     let fd = rd.as_fd();
     entries
         .into_par_iter()
         .flat_map_iter(|e| match e {
             Entry::Message(d) => Either::Left(Some(Found::Message(d)).into_iter()),
-            Entry::File(path, name, modname) => {
-                let parsed = BUFFERS.with(|b| {
-                    let bufs = &mut b.borrow_mut();
-                    let file = ModuleFile::open_at(fd, &name, os(&path).to_path_buf());
-                    parse_file(&path, file, crcs, bufs)
-                });
-                Either::Left(
-                    Some(Found::File {
-                        path,
-                        modname,
-                        parsed: Box::new(parsed),
-                    })
-                    .into_iter(),
-                )
-            }
+            Entry::File(path, name, modname) => Either::Left(
+                Some(Found::File(Box::new(scan_file(
+                    ctx, fd, path, &name, modname,
+                ))))
+                .into_iter(),
+            ),
             Entry::Dir(mut path, name) => {
                 match nix::dir::Dir::openat(
                     fd,
@@ -885,7 +1189,7 @@ fn scan_dir(
                 ) {
                     Ok(sub) => {
                         path.push(b'/');
-                        Either::Right(scan_dir(cfg, sub, &path, dfd + 1, crcs).into_iter())
+                        Either::Right(scan_dir(ctx, sub, &path, dfd + 1).into_iter())
                     }
                     Err(e) => Either::Left(
                         Some(Found::Message(diag(
@@ -1098,6 +1402,100 @@ impl Parsed {
 
 #[cfg(test)]
 mod tests {
+    use super::{Need, Parsed};
+
+    fn sample() -> Parsed {
+        let mut names = Vec::new();
+        let mut exports = Vec::new();
+        for (n, crc) in [(&b"ex_a"[..], 0x1234_5678_u64), (b"ex_bb", 9)] {
+            let (s, e) = super::add_name(&mut names, n);
+            exports.push((s, e, crc));
+        }
+        let mut needs = Vec::new();
+        for (n, weak) in [
+            (&b"printk"[..], false),
+            (b"", true),
+            (&[b'x'; 300][..], true),
+        ] {
+            let (start, end) = super::add_name(&mut names, n);
+            needs.push(Need { start, end, weak });
+        }
+        Parsed {
+            names,
+            exports,
+            info: [
+                vec![b"pci:v*".to_vec(), b"fs-x".to_vec()],
+                vec![b"pre: a".to_vec()],
+                vec![],
+            ],
+            needs: Some(needs),
+            need_crcs: vec![1, 2, 3],
+            log: Vec::new(),
+        }
+    }
+
+    fn same(a: &Parsed, b: &Parsed) -> bool {
+        format!("{a:?}") == format!("{b:?}")
+    }
+
+    #[test]
+    fn facts_round_trip() {
+        let p = sample();
+        let back = Parsed::decode(&p.encode(true), true).unwrap();
+        assert!(same(&p, &back), "{back:?}");
+        // without CRCs, export CRCs read back as 0
+        let back = Parsed::decode(&p.encode(false), false).unwrap();
+        assert_eq!(back.exports[0].2, 0);
+        assert_eq!(back.names, p.names);
+        let mut q = Parsed::default();
+        assert!(same(&q, &Parsed::decode(&q.encode(false), false).unwrap()));
+        q.needs = Some(Vec::new());
+        assert!(same(&q, &Parsed::decode(&q.encode(false), false).unwrap()));
+        // ranges out of order are kept too
+        let mut r = sample();
+        r.exports.reverse();
+        assert!(same(&r, &Parsed::decode(&r.encode(true), true).unwrap()));
+    }
+
+    #[test]
+    fn bad_facts_are_refused() {
+        let blob = sample().encode(true);
+        assert!(Parsed::decode(&blob, false).is_none());
+        for n in 0..blob.len() {
+            assert!(Parsed::decode(&blob[..n], true).is_none(), "{n}");
+        }
+        // any corruption is refused or gives ranges inside the names
+        for i in 0..blob.len() {
+            for bit in [0x01, 0x80] {
+                let mut b = blob.clone();
+                b[i] ^= bit;
+                if let Some(p) = Parsed::decode(&b, true) {
+                    for &(s, e, _) in &p.exports {
+                        assert!(s <= e && e as usize <= p.names.len());
+                    }
+                    for n in p.needs.iter().flatten() {
+                        let _ = p.name(n.start, n.end);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn varints() {
+        for v in [0, 1, 127, 128, 300, 1 << 21, u32::MAX] {
+            let mut out = Vec::new();
+            super::put_varint(&mut out, v);
+            let mut r = super::Reader::new(&out);
+            assert_eq!(super::get_varint(&mut r), Some(v));
+            assert!(r.done());
+        }
+        // more than 32 bits, or unterminated
+        for bad in [&[0xff, 0xff, 0xff, 0xff, 0x1f][..], &[0x80, 0x80]] {
+            assert_eq!(super::get_varint(&mut super::Reader::new(bad)), None);
+        }
+    }
+
     #[test]
     fn permute_applies_an_order() {
         let mut v = vec!['a', 'b', 'c', 'd', 'e'];

@@ -216,6 +216,33 @@ impl<'a> PathView<'a> {
 }
 
 impl DepmodConfig {
+    /// Everything of the configuration that depmod's results depend on, as bytes
+    /// (for the cache's fingerprint).
+    pub(crate) fn fingerprint_into(&self, out: &mut Vec<u8>) {
+        use super::cache::Put;
+        out.put_u32(self.searches.len() as u32);
+        for s in &self.searches {
+            match s {
+                Search::Path(p) => {
+                    out.put_u8(0);
+                    out.put_str(p);
+                }
+                Search::BuiltIn => out.put_u8(1),
+                Search::External => out.put_u8(2),
+            }
+        }
+        for list in [&self.overrides, &self.excludes] {
+            out.put_u32(list.len() as u32);
+            for v in list {
+                out.put_str(v);
+            }
+        }
+        out.put_u32(self.externals.len() as u32);
+        for e in &self.externals {
+            out.put_str(e.as_os_str().as_bytes());
+        }
+    }
+
     /// Read the configuration like depmod does: the `config_paths` (`-C`) when not
     /// empty, else the default depmod.d directories resolved through `root`; then add
     /// the default `search updates` when no `search` line was seen.  `kversion` is the

@@ -1,8 +1,10 @@
 //! depmod: [`Depmod`] and its options and report; the pipeline is in `build`.
 
 pub(crate) mod build;
+pub(crate) mod cache;
 mod config;
 mod hash;
+mod incremental;
 mod order;
 mod outputs;
 
@@ -39,6 +41,14 @@ pub struct DepmodOptions {
     pub warn_duplicates: bool,
     /// `-v`: say which module a module's symbols come from ([`Depmod::verbose_lines`]).
     pub verbose: bool,
+    /// The directory of depmod's cache, `modules.kmod-rs-cache.bin` (the output
+    /// directory, normally): the facts read from each module file are reused while
+    /// the file is unchanged, and a run over a tree and configuration that did not
+    /// change reads no module and renders nothing. The results are the same with or
+    /// without it; it is read by [`Depmod::run`] and written by
+    /// [`Depmod::write_files`] into this directory. `None`: no cache. Not used with
+    /// [`files`](DepmodOptions::files).
+    pub cache: Option<PathBuf>,
 }
 
 /// What a run found, as data (the same facts depmod's messages give).
@@ -99,6 +109,11 @@ pub struct DepmodReport {
 #[derive(Debug)]
 pub struct Depmod {
     inner: build::Depmod,
+    /// The run's use of its cache.
+    session: Option<incremental::Session>,
+    /// When the cache's record stood for the run (which then stopped after its
+    /// scan): the run finished, for outputs the record does not hold.
+    finished: std::sync::OnceLock<build::Depmod>,
 }
 
 fn fatal(message: String) -> Error {
@@ -136,6 +151,10 @@ impl Depmod {
             verbose: opts.verbose,
         };
         let mut d = build::Depmod::new(bo, config::DepmodConfig::default());
+        let cache_dir = opts.cache.as_deref().filter(|_| opts.files.is_empty());
+        d.keys = opts.files.is_empty();
+        d.store = cache_dir.is_some();
+        d.start = cache::now();
         let kernel_symbols = if let Some(f) = &opts.symvers {
             Some((f, d.load_symvers(f)))
         } else if let Some(f) = &opts.system_map {
@@ -156,6 +175,12 @@ impl Depmod {
             let (cfg, mut cfg_log) = config::DepmodConfig::load(root, &opts.config, &opts.release);
             drain(&mut cfg_log, sink);
             d.cfg = cfg;
+            if let Some(dir) = cache_dir {
+                let mut log = Vec::new();
+                d.cache =
+                    cache::Cache::open(dir, d.parse_crcs(), &mut log).map(std::sync::Arc::new);
+                drain(&mut log, sink);
+            }
             if let Err(e) = d.scan() {
                 drain(&mut d.log, sink);
                 return Err(fatal(format!(
@@ -178,12 +203,70 @@ impl Depmod {
             }
         }
         drain(&mut d.log, sink);
+        let mut session = cache_dir.map(|dir| incremental::Session::new(dir, opts, &d));
+        if session.is_some() {
+            sink.report(cache::debug(format!(
+                "cache: {} of {} module files unchanged\n",
+                d.found.1, d.found.0
+            )));
+        }
+        if let Some(s) = &mut session
+            && s.take_record(&d)
+            && let Some(m) = &s.memo
+        {
+            sink.report(cache::debug(
+                "cache: same inputs as the last run, whose indexes are in place\n".into(),
+            ));
+            for (level, message) in &m.log {
+                sink.report(config::msg(*level, message.clone()));
+            }
+            d.report = m.report.clone();
+            if d.opts.verbose {
+                d.show = m.show.clone().unwrap_or_default();
+            }
+            return Ok(Depmod {
+                inner: d,
+                session,
+                finished: std::sync::OnceLock::new(),
+            });
+        }
+        let mut note = |log: &mut Vec<Diagnostic>, sink: &mut dyn Sink| {
+            if let Some(s) = &mut session {
+                for m in log.iter() {
+                    s.note(m);
+                }
+            }
+            drain(log, sink);
+        };
         d.build_array();
-        drain(&mut d.log, sink);
+        note(&mut d.log, sink);
         // cycles are in the report (and were logged); the outputs refuse them
         let _ = d.load();
-        drain(&mut d.log, sink);
-        Ok(Depmod { inner: d })
+        note(&mut d.log, sink);
+        Ok(Depmod {
+            inner: d,
+            session,
+            finished: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The run with everything computed: when the cache's record stood for it, it
+    /// is finished here (its messages were given already).
+    fn full(&self) -> &build::Depmod {
+        if self.recorded().is_none() {
+            return &self.inner;
+        }
+        self.finished.get_or_init(|| {
+            let mut d = self.inner.fork();
+            d.build_array();
+            let _ = d.load();
+            d
+        })
+    }
+
+    /// The session, when the cache's record stands for this run.
+    fn recorded(&self) -> Option<&incremental::Session> {
+        self.session.as_ref().filter(|s| s.memo.is_some())
     }
 
     /// The facts of the run as data.
@@ -216,7 +299,7 @@ impl Depmod {
     pub fn write_text(&self, out: &mut dyn Write, sink: &mut dyn Sink) -> Result<(), Error> {
         self.refuse_cycles()?;
         let mut log = Vec::new();
-        let r = outputs::write_stdout(&self.inner, out, &mut log);
+        let r = outputs::write_stdout(self.full(), out, &mut log);
         drain(&mut log, sink);
         r.map_err(|e| match e {
             outputs::OutputError::Fatal(message) => Error::Fatal { message },
@@ -226,14 +309,91 @@ impl Depmod {
 
     /// Write every output file into `outdir` (created if missing), each to a
     /// temporary file renamed over the old one, so that a reader never sees a
-    /// partial index. The first failure stops the writing ([`Error::Fatal`]; its
-    /// message is empty when the problem was reported to `sink` already).
+    /// partial index; a file that already holds the right contents is left alone.
+    /// The first failure stops the writing ([`Error::Fatal`]; its message is empty
+    /// when the problem was reported to `sink` already). With a cache in `outdir`
+    /// ([`DepmodOptions::cache`]), the cache is written last.
     pub fn write_files(&self, outdir: &Path, sink: &mut dyn Sink) -> Result<(), Error> {
         self.refuse_cycles()?;
         let mut log = Vec::new();
-        let r = outputs::write_files(&self.inner, outdir, &mut log);
+        let here = self.session.as_ref().filter(|s| s.dir == outdir);
+        let mut records = Vec::new();
+        let r = match here.and_then(|s| s.memo.as_ref()) {
+            // the outputs are the recorded ones, checked when the run started
+            Some(m) => {
+                for rec in &m.outputs {
+                    for (level, message) in &rec.log {
+                        log.push(config::msg(*level, message.clone()));
+                    }
+                }
+                Ok(())
+            }
+            None => outputs::write_files(
+                self.full(),
+                outdir,
+                &mut log,
+                here.is_some().then_some(&mut records),
+            ),
+        };
+        if r.is_ok() {
+            let d = &self.inner;
+            let dir = Path::new(std::ffi::OsStr::from_bytes(&d.opts.dirname));
+            let touched = incremental::refresh_dep_time(outdir, dir, d.newest);
+            if let Some(s) = here {
+                let records = (!records.is_empty()).then_some(records);
+                s.save(d, records, touched, &outputs::temp_suffix(), &mut log);
+            }
+        }
         drain(&mut log, sink);
         r.map_err(|message| Error::Fatal { message })
+    }
+
+    /// `depmod --check`: the names of the outputs in `outdir` that are missing or
+    /// differ from what [`Depmod::write_files`] would write, in the order depmod
+    /// writes them; empty when everything is up to date. Nothing is written (not
+    /// even the cache). Fails as [`Depmod::write_files`] would.
+    ///
+    /// ```no_run
+    /// use libkmod_rs::{Depmod, DepmodOptions, Root};
+    ///
+    /// let root = Root::host();
+    /// let dir = root.module_dir("6.12.117+deb13-amd64");
+    /// let opts = DepmodOptions {
+    ///     dir: dir.clone(),
+    ///     release: b"6.12.117+deb13-amd64".to_vec(),
+    ///     // with the cache, an unchanged tree is checked in milliseconds
+    ///     cache: Some(dir.clone()),
+    ///     ..DepmodOptions::default()
+    /// };
+    /// let depmod = Depmod::run(&root, &opts, &mut ())?;
+    /// for name in depmod.stale_files(&dir, &mut ())? {
+    ///     println!("stale: {name}");
+    /// }
+    /// # Ok::<(), libkmod_rs::Error>(())
+    /// ```
+    pub fn stale_files(
+        &self,
+        outdir: &Path,
+        sink: &mut dyn Sink,
+    ) -> Result<Vec<&'static str>, Error> {
+        self.refuse_cycles()?;
+        let mut log = Vec::new();
+        let r = match self.recorded().filter(|s| s.dir == outdir) {
+            Some(s) => {
+                for rec in s.memo.iter().flat_map(|m| &m.outputs) {
+                    for (level, message) in &rec.log {
+                        log.push(config::msg(*level, message.clone()));
+                    }
+                }
+                Ok(Vec::new())
+            }
+            None => outputs::stale(self.full(), outdir, &mut log),
+        };
+        drain(&mut log, sink);
+        r.map_err(|e| match e {
+            outputs::OutputError::Fatal(message) => Error::Fatal { message },
+            outputs::OutputError::Io(e) => fatal(format!("{e}\n")),
+        })
     }
 
     /// `depmod -A`: is `<dir>/modules.dep` newer than every module file under `dir`

@@ -18,8 +18,11 @@
 //! Each file is written to `<name>.<pid>.<usec>.<sec>` in the output directory
 //! (created `O_EXCL`, mode 0644), flushed, then renamed over the final name, so a
 //! reader sees either the old file or the complete new one, never a partial file.
+//! A file that already holds exactly the new contents is left alone (no temporary
+//! file, same inode, same modification time).
 
 use super::build::Depmod;
+use super::cache::OutputRecord;
 use super::config::{Diagnostic, Level, msg};
 use crate::index::IndexBuilder;
 use std::io::{self, Write};
@@ -51,8 +54,42 @@ impl From<io::Error> for OutputError {
     }
 }
 
-/// One output rendered in memory, with the messages its writer produced.
-type Rendered = (Result<Vec<u8>, OutputError>, Vec<Diagnostic>);
+/// One output rendered in memory, with the messages its writer produced and (when
+/// asked for) the digest of its contents.
+type Rendered = (
+    Result<Vec<u8>, OutputError>,
+    Vec<Diagnostic>,
+    Option<[u64; 2]>,
+);
+
+/// Render output `o`; with `digest`, the digest of its contents too.
+fn render(d: &Depmod, o: &Output, digest: bool) -> Rendered {
+    let mut buf = Vec::new();
+    let mut olog = Vec::new();
+    let r = (o.write)(d, &mut buf, &mut olog).map(|()| buf);
+    let dg = match &r {
+        Ok(b) if digest => Some(super::cache::digest(b)),
+        _ => None,
+    };
+    (r, olog, dg)
+}
+
+/// Whether the file at `path` holds exactly `bytes`.
+fn same_content(path: &Path, bytes: &[u8]) -> bool {
+    use std::io::Read;
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
+    };
+    match f.metadata() {
+        Ok(m) if m.is_file() && m.len() == bytes.len() as u64 => {}
+        _ => return false,
+    }
+    let mut cur = Vec::with_capacity(bytes.len());
+    // one byte more than expected: a file that grew meanwhile differs
+    f.take(bytes.len() as u64 + 1)
+        .read_to_end(&mut cur)
+        .is_ok_and(|_| cur == bytes)
+}
 
 type WriteFn = fn(&Depmod, &mut Vec<u8>, &mut Vec<Diagnostic>) -> Result<(), OutputError>;
 
@@ -504,6 +541,19 @@ pub(crate) fn write_stdout(
     Ok(())
 }
 
+/// The suffix of temporary files: `.<pid>.<usec>.<sec>`, as kmod 34.2 names them.
+pub(crate) fn temp_suffix() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!(
+        ".{}.{}.{}",
+        std::process::id(),
+        now.subsec_micros(),
+        now.as_secs()
+    )
+}
+
 /// Write every output atomically into `outdir` (created with mode 0755 if missing).
 /// Messages are appended to `log`; a fatal one is returned as the error text. An
 /// output whose temporary file cannot be created is skipped as kmod skips it (an
@@ -515,6 +565,7 @@ pub(crate) fn write_files(
     d: &Depmod,
     outdir: &Path,
     log: &mut Vec<Diagnostic>,
+    records: Option<&mut Vec<OutputRecord>>,
 ) -> Result<(), Vec<u8>> {
     use std::os::unix::fs::DirBuilderExt;
     if let Err(e) = std::fs::DirBuilder::new()
@@ -529,29 +580,38 @@ pub(crate) fn write_files(
         )
         .into_bytes());
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let suffix = format!(
-        ".{}.{}.{}",
-        std::process::id(),
-        now.subsec_micros(),
-        now.as_secs()
-    );
+    let suffix = temp_suffix();
     // Render every file in parallel; a writer thread writes and renames them in
     // the table's order as they become ready (so the renames, which free the old
     // files' blocks, overlap the rendering), stopping at the first fatal error
     // exactly as writing them one after the other would.
+    let want_records = records.is_some();
+    let start = d.start;
     let (tx, rx) = std::sync::mpsc::channel::<(usize, Rendered)>();
     std::thread::scope(|s| {
         let writer = s.spawn(move || {
             let mut wlog = Vec::new();
+            let mut recs = Vec::new();
             let mut ready: Vec<Option<Rendered>> = OUTPUTS.iter().map(|_| None).collect();
             let mut next = 0;
             let mut skipped = false;
             while next < OUTPUTS.len() {
                 if let Some(r) = ready[next].take() {
-                    skipped |= !commit(&OUTPUTS[next], r, outdir, &suffix, &mut wlog)?;
+                    let o = &OUTPUTS[next];
+                    let rec = r.2.map(|digest| OutputRecord {
+                        len: r.0.as_ref().map_or(0, |b| b.len() as u64),
+                        digest,
+                        key: None,
+                        log: r.1.iter().map(|m| (m.level, m.message.clone())).collect(),
+                    });
+                    let written = commit(o, r, outdir, &suffix, &mut wlog)?;
+                    skipped |= !written;
+                    if let Some(mut rec) = rec.filter(|_| written) {
+                        // the file's identity, once no later change can hide behind it
+                        rec.key = super::cache::Key::stat(&outdir.join(o.name))
+                            .filter(|k| !k.racy(start));
+                        recs.push(rec);
+                    }
                     next += 1;
                     continue;
                 }
@@ -563,7 +623,7 @@ pub(crate) fn write_files(
             if skipped {
                 return Err((wlog, Vec::new()));
             }
-            Ok(wlog)
+            Ok((wlog, recs))
         });
         {
             use rayon::prelude::*;
@@ -571,16 +631,16 @@ pub(crate) fn write_files(
                 .par_iter()
                 .enumerate()
                 .for_each_with(tx, |tx, (i, o)| {
-                    let mut buf = Vec::new();
-                    let mut olog = Vec::new();
-                    let r = (o.write)(d, &mut buf, &mut olog).map(|()| buf);
                     // the writer stops listening after a fatal error
-                    let _ = tx.send((i, (r, olog)));
+                    let _ = tx.send((i, render(d, o, want_records)));
                 });
         }
         match writer.join() {
-            Ok(Ok(mut wlog)) => {
+            Ok(Ok((mut wlog, recs))) => {
                 log.append(&mut wlog);
+                if let Some(r) = records {
+                    *r = recs;
+                }
                 Ok(())
             }
             Ok(Err((mut wlog, msg))) => {
@@ -599,13 +659,20 @@ pub(crate) fn write_files(
 /// messages).
 fn commit(
     o: &Output,
-    (r, mut olog): Rendered,
+    (r, mut olog, _): Rendered,
     outdir: &Path,
     suffix: &str,
     log: &mut Vec<Diagnostic>,
 ) -> Result<bool, (Vec<Diagnostic>, Vec<u8>)> {
     use std::os::unix::fs::OpenOptionsExt;
     let stop = |log: &mut Vec<Diagnostic>, msg: Vec<u8>| Err((std::mem::take(log), msg));
+    if let Ok(bytes) = &r
+        && same_content(&outdir.join(o.name), bytes)
+    {
+        // already there: nothing to write
+        log.append(&mut olog);
+        return Ok(true);
+    }
     {
         // kmod creates the temporary file first and renders into it: when the file
         // cannot be created, the rendering and its messages never happen
@@ -685,4 +752,23 @@ fn commit(
         }
     }
     Ok(true)
+}
+
+/// `depmod --check`: the names of the outputs in `outdir` that are missing or do
+/// not hold what [`write_files`] would write. Nothing is written.
+pub(crate) fn stale(
+    d: &Depmod,
+    outdir: &Path,
+    log: &mut Vec<Diagnostic>,
+) -> Result<Vec<&'static str>, OutputError> {
+    use rayon::prelude::*;
+    let rendered: Vec<Rendered> = OUTPUTS.par_iter().map(|o| render(d, o, false)).collect();
+    let mut names = Vec::new();
+    for (o, (r, mut olog, _)) in OUTPUTS.iter().zip(rendered) {
+        log.append(&mut olog);
+        if !same_content(&outdir.join(o.name), &r?) {
+            names.push(o.name);
+        }
+    }
+    Ok(names)
 }
