@@ -625,13 +625,23 @@ impl<'o> Work<'o> {
 
     /// No module file newer than modules.dep, by the second (`depmod -A`'s test).
     fn quick_sees_up_to_date(&self) -> Result<(), String> {
-        let dep = std::fs::metadata(self.dir.join("modules.dep"))
-            .map_err(|e| format!("modules.dep: {e}"))?
-            .mtime();
+        let d = std::fs::metadata(self.dir.join("modules.dep"))
+            .map_err(|e| format!("modules.dep: {e}"))?;
+        let dep = d.mtime();
         for m in self.modules() {
-            let t = std::fs::metadata(&m).unwrap().mtime();
+            let st = std::fs::metadata(&m).unwrap();
+            let t = st.mtime();
             if t > dep {
-                return Err(format!("{} is newer than modules.dep", m.display()));
+                return Err(format!(
+                    "{} is newer than modules.dep (module mtime {t}.{:09} ctime {}.{:09}, modules.dep mtime {dep}.{:09} ctime {}.{:09})",
+                    m.display(),
+                    st.mtime_nsec(),
+                    st.ctime(),
+                    st.ctime_nsec(),
+                    d.mtime_nsec(),
+                    d.ctime(),
+                    d.ctime_nsec()
+                ));
             }
         }
         Ok(())

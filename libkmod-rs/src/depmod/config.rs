@@ -395,6 +395,11 @@ impl DepmodConfig {
     /// `build`, `source` and every `exclude` name are skipped, files and directories
     /// alike.
     #[must_use]
+    /// Whether `exclude` lines name directories besides kmod's own four.
+    pub(crate) fn has_excludes(&self) -> bool {
+        !self.excludes.is_empty()
+    }
+
     pub(crate) fn is_excluded(&self, name: &[u8]) -> bool {
         matches!(name, b"." | b".." | b"build" | b"source")
             || self.excludes.iter().any(|e| e == name)

@@ -338,7 +338,10 @@ impl Depmod {
         if r.is_ok() {
             let d = &self.inner;
             let dir = Path::new(std::ffi::OsStr::from_bytes(&d.opts.dirname));
-            let touched = incremental::refresh_dep_time(outdir, dir, d.newest);
+            // `depmod -A` looks at every module file, excluded directories too:
+            // the scan's newest time stands for them all only without excludes
+            let newest = d.newest.filter(|_| !d.cfg.has_excludes());
+            let touched = incremental::refresh_dep_time(outdir, dir, newest);
             if let Some(s) = here {
                 let records = (!records.is_empty()).then_some(records);
                 s.save(d, records, touched, &outputs::temp_suffix(), &mut log);
