@@ -134,6 +134,9 @@ enum Lazy {
 #[derive(Default)]
 struct NodeState {
     path: Option<PathBuf>,
+    /// `path` was found to exist by `new_from_path`: later calls for the same
+    /// path need not look again.
+    path_seen: bool,
     dep: Vec<Module>,
     dep_init: bool,
     options: Lazy,
@@ -362,6 +365,20 @@ impl Inner {
 
     fn new_from_path(self: &Arc<Self>, path: &Path, sink: &mut dyn Sink) -> Result<Module, Error> {
         let abs = crate::file::make_absolute(path);
+        // a path already found in this directory's pool is not looked at again
+        // (kmod stats it at every call: the answer is the same within one run,
+        // and a closure of every module asks for each dependency many times)
+        if let Some(n) = name::path_to_modname(path.as_os_str().as_bytes()) {
+            let known = lock(&self.pool).get(&n).and_then(Weak::upgrade);
+            if let Some(node) = known {
+                let mut st = lock(&node.st);
+                if st.path_seen && st.path.as_ref() == Some(&abs) {
+                    st.builtin = Some(false);
+                    drop(st);
+                    return Ok(Module(node));
+                }
+            }
+        }
         if let Err(e) = std::fs::metadata(&abs) {
             return Err(Error::io(abs, e));
         }
@@ -374,9 +391,13 @@ impl Inner {
             match &st.path {
                 None => {
                     st.path = Some(abs.clone());
+                    st.path_seen = true;
                     None
                 }
-                Some(p) if *p == abs => None,
+                Some(p) if *p == abs => {
+                    st.path_seen = true;
+                    None
+                }
                 Some(p) => Some(p.display().to_string()),
             }
         };

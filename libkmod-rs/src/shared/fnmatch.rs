@@ -334,6 +334,13 @@ fn skip_rest(pat: &[u8], mut p: usize, negate: bool) -> Bracket {
 /// documentation for the rules). Returns `true` on a match.
 #[must_use]
 pub(crate) fn fnmatch(pattern: &[u8], string: &[u8]) -> bool {
+    // most patterns are plain names: their first byte settles most comparisons
+    if let (Some(&p), Some(&c)) = (pattern.first(), string.first())
+        && !matches!(p, b'*' | b'?' | b'[' | b'\\' | 0)
+        && p != c
+    {
+        return false;
+    }
     let pat = until_nul(pattern);
     let s = until_nul(string);
     let mut pi = 0usize;
