@@ -25,9 +25,15 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 # build_ours -> builds the release kmod as `make static` does (static-pie, glibc:
 # no dynamic loader at each start, ~0.3 ms of a one-module call) and sets OURS_BIN.
 # Needs ROOT and TARGET_DIR; the host's triple when it is x86_64 glibc, else a
-# plain release build.
+# plain release build. BENCH_OURS=<binary> uses that binary instead (no build).
 build_ours() {
     local triple
+    if [ -n "${BENCH_OURS:-}" ]; then
+        # another build of kmod-rs (e.g. an older one, for a before/after figure)
+        OURS_BIN=$BENCH_OURS
+        [ -x "$OURS_BIN" ] || die "BENCH_OURS: no executable $OURS_BIN"
+        return
+    fi
     triple=$(rustc -vV | sed -n 's/^host: //p')
     if [ "$triple" = x86_64-unknown-linux-gnu ]; then
         log "cargo build --release --target $triple (static)"

@@ -12,7 +12,8 @@
 #   closure     ours: `modprobe -a --show-depends --json` of every module in one call
 #               (goal: <= 0.01 x loop)
 #   one         one module (btrfs), one call, process start included, averaged over
-#               $BENCH_ONE calls: kmod's text, ours --json (goal: <= 0.5 x kmod)
+#               $BENCH_ONE calls: kmod's text, ours --json (goal: <= 0.5 x kmod),
+#               from a bash loop and from posix_spawn (python3: no shell fork)
 #   batch       text `modprobe -a --show-depends` with $BENCH_BATCH operands per call
 #               over the whole tree, as initramfs-tools passes them: kmod's and ours
 #               (goal: no slower than kmod)
@@ -102,12 +103,35 @@ one_ours_text() { local i; for ((i = 0; i < ONE; i++)); do "${OURS[@]}" "${BASE[
 batch_kmod() { xargs -n "$BATCH" "${KMOD34[@]}" "${BASE[@]}" -a --show-depends < "$WORK/names"; }
 batch_ours() { xargs -n "$BATCH" "${OURS[@]}" "${BASE[@]}" -a --show-depends < "$WORK/names"; }
 
+# spawned CMD... -> the wall seconds of one call of CMD, averaged over $ONE calls
+# started with posix_spawn by one small process (no shell fork billed to either
+# tool), best of $REPEAT
+spawned() {
+    python3 - "$ONE" "$REPEAT" "$@" <<'PY'
+import os, sys, time
+n, repeat, argv = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
+null = os.open(os.devnull, os.O_WRONLY)
+fa = [(os.POSIX_SPAWN_DUP2, null, 1), (os.POSIX_SPAWN_DUP2, null, 2)]
+best = None
+for _ in range(repeat):
+    t = time.perf_counter()
+    for _ in range(n):
+        os.waitpid(os.posix_spawn(argv[0], argv, os.environ, file_actions=fa), 0)
+    d = (time.perf_counter() - t) / n
+    best = d if best is None else min(best, d)
+print(f"{best:.6f}")
+PY
+}
+
 log "$TREE: $N modules, best of $REPEAT"
 read -r t_loop c_loop <<< "$(best loop_kmod)"
 read -r t_closure c_closure <<< "$(best closure_ours)"
 read -r t_one_k c_one_k <<< "$(best one_kmod)"
 read -r t_one_o c_one_o <<< "$(best one_ours)"
 read -r t_one_t c_one_t <<< "$(best one_ours_text)"
+s_one_k=$(spawned "${KMOD34[@]}" "${BASE[@]}" --show-depends btrfs)
+s_one_o=$(spawned "${OURS[@]}" "${BASE[@]}" --show-depends --json btrfs)
+s_one_t=$(spawned "${OURS[@]}" "${BASE[@]}" --show-depends btrfs)
 read -r t_batch_k c_batch_k <<< "$(best batch_kmod)"
 read -r t_batch_o c_batch_o <<< "$(best batch_ours)"
 per() { awk -v t="$1" -v n="$ONE" 'BEGIN { printf "%.2fms", 1000 * t / n }'; }
@@ -137,10 +161,17 @@ row() { # name fmt kmod-wall ours-wall kmod-cpu ours-cpu goal
     printf '%-42s %10s %10s %6s %10s %10s %6s  %s\n' "$1" "$($2 "$3")" "$($2 "$4")" \
         "$(ratio "$4" "$3")" "$($2 "$5")" "$($2 "$6")" "$(ratio "$6" "$5")" "$7"
 }
+ratio3() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.4f", a / b; else print "-" }'; }
+ms() { awk -v t="$1" 'BEGIN { printf "%.2fms", 1000 * t }'; }
 printf '%-42s %10s %10s %6s %10s %10s %6s  %s\n' "$TREE, $N modules" "kmod wall" "ours wall" ratio \
     "kmod cpu" "ours cpu" ratio goal
 row "closure of every module: loop / one call" secs "$t_loop" "$t_closure" "$c_loop" "$c_closure" "<= 0.01"
 row "one module, one call (--json)" per "$t_one_k" "$t_one_o" "$c_one_k" "$c_one_o" "<= 0.5"
 row "one module, one call (text)" per "$t_one_k" "$t_one_t" "$c_one_k" "$c_one_t" ""
 row "text -a --show-depends, $BATCH per call" perb "$t_batch_k" "$t_batch_o" "$c_batch_k" "$c_batch_o" "<= 1"
+printf '%-42s %10s %10s %6s\n' "one module, posix_spawn (--json)" "$(ms "$s_one_k")" "$(ms "$s_one_o")" \
+    "$(ratio "$s_one_o" "$s_one_k")"
+printf '%-42s %10s %10s %6s\n' "one module, posix_spawn (text)" "$(ms "$s_one_k")" "$(ms "$s_one_t")" \
+    "$(ratio "$s_one_t" "$s_one_k")"
+printf 'closure / loop, four decimals: wall %s, cpu %s\n' "$(ratio3 "$t_closure" "$t_loop")" "$(ratio3 "$c_closure" "$c_loop")"
 exit $status
