@@ -360,6 +360,31 @@ impl Tool<'_> {
         m.info(&mut self.lib(env))
     }
 
+    /// [`Self::info`], its failure reported as kmod's modinfo does: `Err(None)` for a
+    /// builtin module, which has no information beyond the builtin index's (nothing
+    /// to report), else `Err(Some(`the operand's result`))`.
+    fn info_or_report(
+        &mut self,
+        m: &Module,
+        path: Option<&Path>,
+        is_builtin: bool,
+        env: &mut Env<'_>,
+    ) -> Result<ModuleInfo, Option<bool>> {
+        self.info(m, path, env).map_err(|e| {
+            if is_builtin && e.errno() == Errno::ENOENT {
+                return None;
+            }
+            if let Some(d) = e.logged() {
+                self.lib(env).report(d);
+            }
+            let text = format!("': {}\n", e.errno());
+            Some(self.error(
+                env,
+                &[b"could not get modinfo from '", m.name(), text.as_bytes()],
+            ))
+        })
+    }
+
     fn modinfo_do(&mut self, m: &Module, env: &mut Env<'_>) -> bool {
         if self.doc.is_some() {
             return self.modinfo_json(m, env);
@@ -394,21 +419,10 @@ impl Tool<'_> {
             }
             Some(_) => {}
         }
-        let info = match self.info(m, path.as_deref(), env) {
+        let info = match self.info_or_report(m, path.as_deref(), is_builtin, env) {
             Ok(i) => i,
-            Err(e) => {
-                if is_builtin && e.errno() == Errno::ENOENT {
-                    return true;
-                }
-                if let Some(d) = e.logged() {
-                    self.lib(env).report(d);
-                }
-                let text = format!("': {}\n", e.errno());
-                return self.error(
-                    env,
-                    &[b"could not get modinfo from '", m.name(), text.as_bytes()],
-                );
-            }
+            Err(None) => return true,
+            Err(Some(ok)) => return ok,
         };
         let mut tool_sink = self.log.sink(env.err);
         if field == Some(b"parm") {
@@ -462,22 +476,13 @@ impl Tool<'_> {
             self.push(module);
             return true;
         }
-        let info = match self.info(m, path.as_deref(), env) {
+        let info = match self.info_or_report(m, path.as_deref(), is_builtin, env) {
             Ok(i) => i,
-            Err(e) => {
-                if is_builtin && e.errno() == Errno::ENOENT {
-                    self.push(module);
-                    return true;
-                }
-                if let Some(d) = e.logged() {
-                    self.lib(env).report(d);
-                }
-                let text = format!("': {}\n", e.errno());
-                return self.error(
-                    env,
-                    &[b"could not get modinfo from '", m.name(), text.as_bytes()],
-                );
+            Err(None) => {
+                self.push(module);
+                return true;
             }
+            Err(Some(ok)) => return ok,
         };
         let mut tool_sink = self.log.sink(env.err);
         if field.is_none() || field == Some(b"parm") {
