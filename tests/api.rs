@@ -242,21 +242,7 @@ fn example_initramfs_lists_what_modprobe_loads() {
 fn example_lsmod_on_a_fake_root() {
     let tmp = TempDir::new("api-lsmod");
     let r = tmp.path();
-    let put = |p: &str, s: &str| {
-        let p = r.join(p);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, s).unwrap();
-    };
-    put(
-        "proc/modules",
-        "fat 90112 1 vfat, Live 0x0\nvfat 20480 0 - Live 0x0\n",
-    );
-    put("sys/module/fat/refcnt", "1\n");
-    put("sys/module/fat/coresize", "90112\n");
-    std::fs::create_dir_all(r.join("sys/module/fat/holders/vfat")).unwrap();
-    put("sys/module/vfat/refcnt", "0\n");
-    put("sys/module/vfat/coresize", "20480\n");
-    std::fs::create_dir_all(r.join("sys/module/vfat/holders")).unwrap();
+    crate::support::fat_vfat_root(r, "fat 90112 1 vfat, Live 0x0\nvfat 20480 0 - Live 0x0\n");
     let out = Command::new(example("lsmod")).arg(r).output().unwrap();
     assert!(
         out.status.success(),

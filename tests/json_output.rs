@@ -18,44 +18,6 @@ fn os<P: AsRef<OsStr> + ?Sized>(p: &P) -> &OsStr {
     p.as_ref()
 }
 
-/// The module names of `modules.dep` (as the modprobe oracle test names them).
-fn module_names(moddir: &Path) -> Vec<String> {
-    std::fs::read_to_string(moddir.join("modules.dep"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split(':').next())
-        .map(|p| modname_of(p).replace('_', "-"))
-        .collect()
-}
-
-/// A concrete string matching an alias pattern.
-fn instantiate(p: &str) -> String {
-    let mut out = String::new();
-    let mut chars = p.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '*' => out.push('1'),
-            '?' => out.push('B'),
-            '[' => {
-                let mut first = None;
-                for c in chars.by_ref() {
-                    if c == ']' {
-                        break;
-                    }
-                    if first.is_none() && c != '!' && c != '^' {
-                        first = Some(c);
-                    }
-                }
-                if let Some(f) = first {
-                    out.push(f);
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// 500+ aliases of a tree: patterns, strings matching them, and special ones.
 fn aliases(moddir: &Path) -> Vec<String> {
     let patterns: Vec<String> = std::fs::read_to_string(moddir.join("modules.alias"))
@@ -806,21 +768,10 @@ fn json_lsmod_on_a_fake_root() {
     use libkmod_rs::kernel::fake::FakeKernel;
     let tmp = TempDir::new("json-lsmod");
     let r = tmp.path();
-    let put = |p: &str, s: &str| {
-        let p = r.join(p);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, s).unwrap();
-    };
-    put(
-        "proc/modules",
+    fat_vfat_root(
+        r,
         "fat 90112 1 vfat, Live 0x0\nvfat 20480 0 - Live 0x0 (OE)\nodd 10 0 - Unloading 0x0\n",
     );
-    put("sys/module/fat/refcnt", "1\n");
-    put("sys/module/fat/coresize", "90112\n");
-    std::fs::create_dir_all(r.join("sys/module/fat/holders/vfat")).unwrap();
-    put("sys/module/vfat/refcnt", "0\n");
-    put("sys/module/vfat/coresize", "20480\n");
-    std::fs::create_dir_all(r.join("sys/module/vfat/holders")).unwrap();
     std::fs::create_dir_all(r.join("lib/modules/4.4.4")).unwrap();
     let go = |args: &[&str]| {
         let (mut out, mut err) = (Vec::new(), Vec::new());

@@ -61,43 +61,6 @@ fn compare(o: &Oracle, d: &mut Diffs, what: &str, args: &[&OsStr]) {
     compare_env(o, d, what, args, &[]);
 }
 
-/// A concrete string matching an alias pattern.
-fn instantiate(p: &str) -> String {
-    let mut out = String::new();
-    let mut chars = p.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '*' => out.push('1'),
-            '?' => out.push('B'),
-            '[' => {
-                let mut first = None;
-                for c in chars.by_ref() {
-                    if c == ']' {
-                        break;
-                    }
-                    if first.is_none() && c != '!' && c != '^' {
-                        first = Some(c);
-                    }
-                }
-                if let Some(f) = first {
-                    out.push(f);
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn module_names(moddir: &Path) -> Vec<String> {
-    std::fs::read_to_string(moddir.join("modules.dep"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split(':').next())
-        .map(|p| modname_of(p).replace('_', "-"))
-        .collect()
-}
-
 fn alias_patterns(moddir: &Path) -> Vec<String> {
     std::fs::read_to_string(moddir.join("modules.alias"))
         .unwrap()

@@ -446,3 +446,59 @@ pub fn is_depmod_temp_name(name: &str) -> bool {
             })
     })
 }
+
+/// The module names of `modules.dep`, with dashes (as the modprobe oracle tests
+/// name them).
+pub fn module_names(moddir: &Path) -> Vec<String> {
+    std::fs::read_to_string(moddir.join("modules.dep"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(':').next())
+        .map(|p| modname_of(p).replace('_', "-"))
+        .collect()
+}
+
+/// A concrete string matching an alias pattern.
+pub fn instantiate(p: &str) -> String {
+    let mut out = String::new();
+    let mut chars = p.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' => out.push('1'),
+            '?' => out.push('B'),
+            '[' => {
+                let mut first = None;
+                for c in chars.by_ref() {
+                    if c == ']' {
+                        break;
+                    }
+                    if first.is_none() && c != '!' && c != '^' {
+                        first = Some(c);
+                    }
+                }
+                if let Some(f) = first {
+                    out.push(f);
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A fake root with `proc/modules` holding `proc_modules` and the `/sys/module`
+/// entries of `fat` (used by `vfat`) and `vfat`.
+pub fn fat_vfat_root(r: &Path, proc_modules: &str) {
+    let put = |p: &str, s: &str| {
+        let p = r.join(p);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, s).unwrap();
+    };
+    put("proc/modules", proc_modules);
+    put("sys/module/fat/refcnt", "1\n");
+    put("sys/module/fat/coresize", "90112\n");
+    std::fs::create_dir_all(r.join("sys/module/fat/holders/vfat")).unwrap();
+    put("sys/module/vfat/refcnt", "0\n");
+    put("sys/module/vfat/coresize", "20480\n");
+    std::fs::create_dir_all(r.join("sys/module/vfat/holders")).unwrap();
+}
