@@ -368,8 +368,9 @@ impl Inner {
         // a path already found in this directory's pool is not looked at again
         // (kmod stats it at every call: the answer is the same within one run,
         // and a closure of every module asks for each dependency many times)
-        if let Some(n) = name::path_to_modname(path.as_os_str().as_bytes()) {
-            let known = lock(&self.pool).get(&n).and_then(Weak::upgrade);
+        let name = name::path_to_modname(path.as_os_str().as_bytes());
+        if let Some(n) = &name {
+            let known = lock(&self.pool).get(n).and_then(Weak::upgrade);
             if let Some(node) = known {
                 let mut st = lock(&node.st);
                 if st.path_seen && st.path.as_ref() == Some(&abs) {
@@ -382,7 +383,7 @@ impl Inner {
         if let Err(e) = std::fs::metadata(&abs) {
             return Err(Error::io(abs, e));
         }
-        let Some(n) = name::path_to_modname(path.as_os_str().as_bytes()) else {
+        let Some(n) = name else {
             return Err(Error::errno_raw(errno::ENOENT));
         };
         let m = self.pool_new(n.clone(), n.clone(), None);
