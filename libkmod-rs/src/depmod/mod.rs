@@ -130,6 +130,23 @@ fn failed(before: &[u8], path: &Path, after: &[u8], e: Errno) -> Vec<u8> {
     [before, path, after, b": ", e.as_bytes(), b"\n"].concat()
 }
 
+/// An output writer's failure as the library's error.
+fn output_error(e: outputs::OutputError) -> Error {
+    match e {
+        outputs::OutputError::Fatal(message) => Error::Fatal { message },
+        outputs::OutputError::Io(e) => fatal(format!("{e}\n")),
+    }
+}
+
+/// The messages the recorded run's output writers gave, given again.
+fn replay(memo: &cache::Memo, log: &mut Vec<Diagnostic>) {
+    for rec in &memo.outputs {
+        for (level, message) in &rec.log {
+            log.push(config::msg(*level, message.clone()));
+        }
+    }
+}
+
 fn drain(log: &mut Vec<Diagnostic>, sink: &mut dyn Sink) {
     for d in log.drain(..) {
         sink.report(d);
@@ -301,10 +318,7 @@ impl Depmod {
         let mut log = Vec::new();
         let r = outputs::write_stdout(self.full(), out, &mut log);
         drain(&mut log, sink);
-        r.map_err(|e| match e {
-            outputs::OutputError::Fatal(message) => Error::Fatal { message },
-            outputs::OutputError::Io(e) => fatal(format!("{e}\n")),
-        })
+        r.map_err(output_error)
     }
 
     /// Write every output file into `outdir` (created if missing), each to a
@@ -321,11 +335,7 @@ impl Depmod {
         let r = match here.and_then(|s| s.memo.as_ref()) {
             // the outputs are the recorded ones, checked when the run started
             Some(m) => {
-                for rec in &m.outputs {
-                    for (level, message) in &rec.log {
-                        log.push(config::msg(*level, message.clone()));
-                    }
-                }
+                replay(m, &mut log);
                 Ok(())
             }
             None => outputs::write_files(
@@ -383,20 +393,15 @@ impl Depmod {
         let mut log = Vec::new();
         let r = match self.recorded().filter(|s| s.dir == outdir) {
             Some(s) => {
-                for rec in s.memo.iter().flat_map(|m| &m.outputs) {
-                    for (level, message) in &rec.log {
-                        log.push(config::msg(*level, message.clone()));
-                    }
+                if let Some(m) = &s.memo {
+                    replay(m, &mut log);
                 }
                 Ok(Vec::new())
             }
             None => outputs::stale(self.full(), outdir, &mut log),
         };
         drain(&mut log, sink);
-        r.map_err(|e| match e {
-            outputs::OutputError::Fatal(message) => Error::Fatal { message },
-            outputs::OutputError::Io(e) => fatal(format!("{e}\n")),
-        })
+        r.map_err(output_error)
     }
 
     /// `depmod -A`: is `<dir>/modules.dep` newer than every module file under `dir`
