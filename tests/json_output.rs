@@ -187,6 +187,7 @@ fn oracle_json_closure_agrees_with_show_depends() {
         let v = parse(&doc);
         let firmware = v["firmware"].as_array().unwrap().len();
         assert!(firmware > 100, "{tname}: {firmware} firmware files");
+        firmware_as_read_one_by_one(tname, &v);
         assert!(
             v["operands"]
                 .as_array()
@@ -304,6 +305,31 @@ fn oracle_json_closure_agrees_with_show_depends() {
     }
     d.finish("modprobe --show-depends --json");
     schema::validate("modprobe-closure", &docs);
+}
+
+/// Each module's `firmware` in a closure (most read on a second thread while the
+/// probes ran) is what the library reads from its file alone, in order, and the
+/// document's `firmware` is their union in order of first appearance.
+fn firmware_as_read_one_by_one(tname: &str, doc: &Value) {
+    let mut union: Vec<String> = Vec::new();
+    let mut seen = HashSet::new();
+    for m in doc["modules"].as_array().unwrap() {
+        let got: Vec<String> = m["firmware"].as_array().unwrap().iter().map(text).collect();
+        let want: Vec<String> = match m["path"].as_str() {
+            Some(p) => {
+                let info = libkmod_rs::ModuleInfo::read(Path::new(p)).unwrap();
+                info.get(b"firmware")
+                    .map(|f| String::from_utf8_lossy(f).into_owned())
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        assert_eq!(got, want, "{tname}: {}'s firmware", text(&m["name"]));
+        assert!(m["firmware_error"].is_null(), "{tname}: {m}");
+        union.extend(want.into_iter().filter(|f| seen.insert(f.clone())));
+    }
+    let all: Vec<String> = doc["firmware"].as_array().unwrap().iter().map(text).collect();
+    assert_eq!(all, union, "{tname}: the closure's firmware");
 }
 
 fn closure_json(base: &[&OsStr], names: &[&str]) -> Vec<u8> {

@@ -250,11 +250,14 @@ pub(crate) fn map_file(path: &Path) -> Result<Image, Error> {
     if len == 0 {
         return Ok(Image::Owned(Vec::new()));
     }
+    // The length is given: memmap2 would stat the file again for it.
     // SAFETY: read-only private mapping; readers bounds-check every access, so a file
     // changed underneath can give wrong answers but not out-of-bounds reads.
     #[allow(unsafe_code)]
-    let mapped = unsafe { memmap2::Mmap::map(&file) };
-    if let Ok(m) = mapped {
+    let mapped = usize::try_from(len)
+        .ok()
+        .and_then(|n| unsafe { memmap2::MmapOptions::new().len(n).map(&file) }.ok());
+    if let Some(m) = mapped {
         Ok(Image::Mapped(m))
     } else {
         // at most the size fstat gave (a device's contents never end)
@@ -313,6 +316,12 @@ const SHARED_BUDGET: usize = 256 << 20;
 const THREAD_SHARE: usize = 64 << 20;
 /// A buffer grown past this for one file is freed afterwards.
 const KEEP_MAX: usize = 32 << 20;
+
+/// The first size of a [`Sparse`] buffer: a small file read whole
+/// ([`WHOLE_READ`]) or the header, section table, names and `.modinfo` of a large
+/// one.
+const FIRST_BUF: usize = 32 * 1024;
+
 /// Bytes of [`SHARED_BUDGET`] the threads hold.
 static BUDGET_USED: AtomicUsize = AtomicUsize::new(0);
 /// Whether the large-image slot is taken: one thread at a time may read an image
@@ -507,8 +516,11 @@ impl Sparse {
             .checked_add(n)
             .filter(|&t| t as u64 <= SPARSE_MAX)?;
         if self.buf.len() < need {
+            // a file's usual parts fit the first allocation: growing a buffer in
+            // steps would touch (and copy into) fresh pages at each one
             let want = need
                 .max(self.buf.len() * 2)
+                .max(FIRST_BUF)
                 .min(SPARSE_MAX as usize)
                 .max(need);
             if self.budgeted {

@@ -6,7 +6,9 @@
 
 use crate::json::{self, Bytes};
 use libkmod_rs::{Action, Level, Module, ModuleInfo};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 /// What a `--json` run of modprobe records.
 #[derive(Default)]
@@ -19,6 +21,175 @@ pub(super) struct Recorder {
     resolved: Vec<Vec<Module>>,
     /// How each probe of each operand ended.
     probes: Vec<Vec<Probe>>,
+    /// The firmware reads started while the probes run.
+    prefetch: Prefetch,
+}
+
+/// What the configuration and the indexes say of one module of the closure.
+struct Facts {
+    pre: Vec<Module>,
+    post: Vec<Module>,
+    weakdeps: Vec<Module>,
+    dependencies: Vec<Module>,
+    builtin: bool,
+    blacklisted: bool,
+    remove_command: Option<Vec<u8>>,
+}
+
+impl Facts {
+    /// Queries made here report nothing (the probe reported what kmod reports).
+    fn of(m: &Module) -> Facts {
+        let quiet = &mut ();
+        let (pre, post) = m.softdeps(quiet);
+        Facts {
+            pre,
+            post,
+            weakdeps: m.weakdeps(quiet),
+            dependencies: m.dependencies(quiet),
+            builtin: m.is_builtin(),
+            blacklisted: m.is_blacklisted(),
+            remove_command: m.remove_command(),
+        }
+    }
+}
+
+/// A module file's firmware names, or why its `.modinfo` could not be read.
+type Firmware = Result<Vec<Vec<u8>>, libkmod_rs::Error>;
+
+/// Each file's firmware names, the rest of its information dropped at once.
+fn firmware_of(path: &Path) -> Firmware {
+    let info = ModuleInfo::read(path)?;
+    Ok(info.get(b"firmware").map(<[u8]>::to_vec).collect())
+}
+
+/// Below this many files to read, they are read at the end on the calling thread
+/// (starting a thread would cost more than it saves); from it on, a reader thread
+/// reads them while the probes run, and the calling thread helps it at the end.
+const PREFETCH_MIN: usize = 32;
+
+/// The `.modinfo` reads of the modules the probes insert, started as soon as each
+/// module first appears in a probe's actions (the order [`Recorder::finish`] lists
+/// the modules in), so that reading the files overlaps the walk.
+#[derive(Default)]
+struct Prefetch {
+    /// The modules seen so far.
+    seen: HashSet<Vec<u8>>,
+    /// Files found before the reader thread started: (module's rank, file).
+    backlog: Vec<(usize, PathBuf)>,
+    reader: Option<Reader>,
+}
+
+/// The reader thread and the queue it shares with the calling thread.
+struct Reader {
+    shared: Arc<(Mutex<Queue>, Condvar)>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct Queue {
+    todo: VecDeque<(usize, PathBuf)>,
+    /// No more files will be queued.
+    done: bool,
+    read: Vec<(usize, PathBuf, Firmware)>,
+}
+
+fn lock(m: &Mutex<Queue>) -> std::sync::MutexGuard<'_, Queue> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Read the queued files until the queue is empty and closed.
+fn drain(shared: &(Mutex<Queue>, Condvar)) {
+    let (m, cv) = shared;
+    let mut q = lock(m);
+    loop {
+        if let Some((rank, path)) = q.todo.pop_front() {
+            drop(q);
+            let fw = firmware_of(&path);
+            q = lock(m);
+            q.read.push((rank, path, fw));
+        } else if q.done {
+            return;
+        } else {
+            q = cv.wait(q).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+impl Prefetch {
+    /// Module `m` appears in a probe's actions with action `a`.
+    fn step(&mut self, m: &Module, a: &Action) {
+        if self.seen.contains(m.name()) {
+            return;
+        }
+        let rank = self.seen.len();
+        self.seen.insert(m.name().to_vec());
+        // other actions' files are looked up at the end, as before the walk ended
+        let Action::Insmod { path, .. } = a else {
+            return;
+        };
+        if let Some(r) = &self.reader {
+            let (q, cv) = &*r.shared;
+            lock(q).todo.push_back((rank, path.clone()));
+            cv.notify_one();
+            return;
+        }
+        self.backlog.push((rank, path.clone()));
+        if self.backlog.len() >= PREFETCH_MIN {
+            let shared = Arc::new((
+                Mutex::new(Queue {
+                    todo: std::mem::take(&mut self.backlog).into(),
+                    ..Queue::default()
+                }),
+                Condvar::new(),
+            ));
+            let theirs = Arc::clone(&shared);
+            match std::thread::Builder::new().spawn(move || drain(&theirs)) {
+                Ok(thread) => self.reader = Some(Reader { shared, thread }),
+                // no thread: everything is read at the end
+                Err(_) => {
+                    self.backlog = std::mem::take(&mut lock(&shared.0).todo).into();
+                }
+            }
+        }
+    }
+
+    /// The firmware of each of `files` (the modules in rank order; None: no file),
+    /// from the reads made so far, the rest read now.
+    fn finish(&mut self, files: &[Option<PathBuf>]) -> Vec<Option<Firmware>> {
+        let mut read: Vec<(usize, PathBuf, Firmware)> = Vec::new();
+        if let Some(r) = self.reader.take() {
+            {
+                let (q, cv) = &*r.shared;
+                lock(q).done = true;
+                cv.notify_all();
+            }
+            // this thread takes its share of what is left
+            drain(&r.shared);
+            let _ = r.thread.join();
+            read = std::mem::take(&mut lock(&r.shared.0).read);
+        }
+        let mut out: Vec<Option<Option<Firmware>>> = files.iter().map(|_| None).collect();
+        for (rank, path, fw) in read {
+            // a file read early is used if it is still the module's file
+            if let Some(slot) = out.get_mut(rank)
+                && files.get(rank).and_then(Option::as_ref) == Some(&path)
+            {
+                *slot = Some(Some(fw));
+            }
+        }
+        let left: Vec<usize> = (0..files.len()).filter(|&i| out[i].is_none()).collect();
+        let read_one = |&i: &usize| files[i].as_deref().map(firmware_of);
+        let now: Vec<Option<Firmware>> = if left.len() < PREFETCH_MIN {
+            left.iter().map(read_one).collect()
+        } else {
+            use rayon::prelude::*;
+            left.par_iter().map(read_one).collect()
+        };
+        for (i, fw) in left.into_iter().zip(now) {
+            out[i] = Some(fw);
+        }
+        out.into_iter().map(Option::flatten).collect()
+    }
 }
 
 /// How one probe ended.
@@ -98,6 +269,9 @@ impl Recorder {
         if let Some(p) = self.probes.get_mut(k) {
             p.push(kind);
         }
+        for (m, a) in &steps {
+            self.prefetch.step(m, a);
+        }
         self.steps.extend(steps.into_iter().map(|(m, a)| (k, m, a)));
     }
 
@@ -134,9 +308,7 @@ impl Recorder {
                 }
             }
         }
-        let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
-        let mut modules: Vec<(Module, &Action)> = Vec::new();
-        for (k, m, a) in &self.steps {
+        let step = |(k, m, a): &(usize, Module, Action)| {
             let (action, path, options, command) = match a {
                 Action::Insmod { path, options } => (
                     "insmod",
@@ -153,46 +325,60 @@ impl Recorder {
                 Action::Builtin { .. } => ("builtin", None, None, None),
                 Action::Nothing => ("none", None, None, None),
             };
-            self.doc.steps.push(json::Step {
+            json::Step {
                 operand: *k,
                 module: Bytes::of(m.name()),
                 action,
                 path,
                 options,
                 command,
-            });
-            if !index.contains_key(m.name()) {
-                index.insert(m.name().to_vec(), modules.len());
+            }
+        };
+        self.doc.steps = if self.steps.len() < PREFETCH_MIN {
+            self.steps.iter().map(step).collect()
+        } else {
+            use rayon::prelude::*;
+            self.steps.par_iter().map(step).collect()
+        };
+        // each module once, where it first appears
+        let mut index: HashSet<&[u8]> = HashSet::new();
+        let mut modules: Vec<(Module, &Action)> = Vec::new();
+        for (_, m, a) in &self.steps {
+            if index.insert(m.name()) {
                 modules.push((m.clone(), a));
             }
         }
-        // firmware: every module file's `.modinfo`, read in parallel when there are
-        // many
-        let files: Vec<Option<std::path::PathBuf>> = modules
+        // firmware: every module file's `.modinfo` (most read while the probes ran)
+        let files: Vec<Option<PathBuf>> = modules
             .iter()
             .map(|(m, a)| match a {
                 Action::Insmod { path, .. } => Some(path.clone()),
                 _ => m.path(quiet),
             })
             .collect();
-        // each file's firmware names, the rest of its information dropped at once
-        let read = |p: &Option<std::path::PathBuf>| {
-            p.as_ref().map(|p| {
-                let info = ModuleInfo::read(p)?;
-                Ok(info.get(b"firmware").map(<[u8]>::to_vec).collect())
-            })
-        };
-        // a few files are read here: starting threads would cost more than it saves
-        let infos: Vec<Option<Result<Vec<Vec<u8>>, libkmod_rs::Error>>> = if files.len() < 32 {
-            files.iter().map(read).collect()
+        let infos = self.prefetch.finish(&files);
+        // what the configuration and indexes say of each module, on all cores when
+        // there are many
+        let facts: Vec<Facts> = if modules.len() < PREFETCH_MIN {
+            modules.iter().map(|(m, _)| Facts::of(m)).collect()
         } else {
             use rayon::prelude::*;
-            files.par_iter().map(read).collect()
+            modules.par_iter().map(|(m, _)| Facts::of(m)).collect()
         };
         let mut firmware_seen: HashSet<Vec<u8>> = HashSet::new();
         let mut weak: Vec<json::WeakModule> = Vec::new();
         let mut weak_index: HashMap<Vec<u8>, usize> = HashMap::new();
-        for (((m, a), file), info) in modules.iter().zip(&files).zip(infos) {
+        let all = modules.iter().zip(&files).zip(infos).zip(facts);
+        for ((((m, a), file), info), facts) in all {
+            let Facts {
+                pre,
+                post,
+                weakdeps,
+                dependencies,
+                builtin,
+                blacklisted,
+                remove_command,
+            } = facts;
             let name = m.name();
             let (firmware, firmware_error) = match info {
                 Some(Ok(firmware)) => (firmware, None),
@@ -204,10 +390,8 @@ impl Recorder {
                     self.doc.firmware.push(Bytes::of(f));
                 }
             }
-            let (pre, post) = m.softdeps(quiet);
-            let weakdeps = m.weakdeps(quiet);
             for w in &weakdeps {
-                if index.contains_key(w.name()) {
+                if index.contains(w.name()) {
                     continue;
                 }
                 if let Some(&i) = weak_index.get(w.name()) {
@@ -233,13 +417,13 @@ impl Recorder {
                 name: Bytes::of(name),
                 action,
                 path: file.as_deref().map(Bytes::path),
-                builtin: matches!(a, Action::Builtin { .. }) || m.is_builtin(),
+                builtin: matches!(a, Action::Builtin { .. }) || builtin,
                 required: required.contains(name),
-                blacklisted: m.is_blacklisted(),
+                blacklisted,
                 options: options.filter(|o| !o.is_empty()).map(|o| Bytes::of(o)),
                 install_command: install_command.map(|c| Bytes::of(c)),
-                remove_command: m.remove_command().map(Bytes),
-                dependencies: names(&m.dependencies(quiet)),
+                remove_command: remove_command.map(Bytes),
+                dependencies: names(&dependencies),
                 softdeps: json::Softdeps {
                     pre: names(&pre),
                     post: names(&post),
