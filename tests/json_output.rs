@@ -328,7 +328,12 @@ fn firmware_as_read_one_by_one(tname: &str, doc: &Value) {
         assert!(m["firmware_error"].is_null(), "{tname}: {m}");
         union.extend(want.into_iter().filter(|f| seen.insert(f.clone())));
     }
-    let all: Vec<String> = doc["firmware"].as_array().unwrap().iter().map(text).collect();
+    let all: Vec<String> = doc["firmware"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(text)
+        .collect();
     assert_eq!(all, union, "{tname}: the closure's firmware");
 }
 
