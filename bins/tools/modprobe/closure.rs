@@ -67,13 +67,17 @@ fn firmware_of(path: &Path) -> Firmware {
 /// reads them while the probes run, and the calling thread helps it at the end.
 const PREFETCH_MIN: usize = 32;
 
-/// The `.modinfo` reads of the modules the probes insert, started as soon as each
-/// module first appears in a probe's actions (the order [`Recorder::finish`] lists
-/// the modules in), so that reading the files overlaps the walk.
+/// The modules of the closure, each once where it first appears in a probe's
+/// actions (the order [`Recorder::finish`] lists them in), and the `.modinfo` reads
+/// of those the probes insert, started as soon as each appears, so that reading the
+/// files overlaps the walk.
 #[derive(Default)]
 struct Prefetch {
     /// The modules seen so far.
     seen: HashSet<Vec<u8>>,
+    /// Where each first appears: its index in [`Recorder::steps`]; a module's rank
+    /// is its place here.
+    first: Vec<usize>,
     /// Files found before the reader thread started: (module's rank, file).
     backlog: Vec<(usize, PathBuf)>,
     reader: Option<Reader>,
@@ -90,7 +94,8 @@ struct Queue {
     todo: VecDeque<(usize, PathBuf)>,
     /// No more files will be queued.
     done: bool,
-    read: Vec<(usize, PathBuf, Firmware)>,
+    /// (rank, what its file says).
+    read: Vec<(usize, Firmware)>,
 }
 
 fn lock(m: &Mutex<Queue>) -> std::sync::MutexGuard<'_, Queue> {
@@ -106,7 +111,7 @@ fn drain(shared: &(Mutex<Queue>, Condvar)) {
             drop(q);
             let fw = firmware_of(&path);
             q = lock(m);
-            q.read.push((rank, path, fw));
+            q.read.push((rank, fw));
         } else if q.done {
             return;
         } else {
@@ -116,13 +121,15 @@ fn drain(shared: &(Mutex<Queue>, Condvar)) {
 }
 
 impl Prefetch {
-    /// Module `m` appears in a probe's actions with action `a`.
-    fn step(&mut self, m: &Module, a: &Action) {
+    /// Module `m` appears in a probe's actions with action `a`, as step `at` of
+    /// the run.
+    fn step(&mut self, at: usize, m: &Module, a: &Action) {
         if self.seen.contains(m.name()) {
             return;
         }
-        let rank = self.seen.len();
+        let rank = self.first.len();
         self.seen.insert(m.name().to_vec());
+        self.first.push(at);
         // other actions' files are looked up at the end, as before the walk ended
         let Action::Insmod { path, .. } = a else {
             return;
@@ -156,7 +163,7 @@ impl Prefetch {
     /// The firmware of each of `files` (the modules in rank order; None: no file),
     /// from the reads made so far, the rest read now.
     fn finish(&mut self, files: &[Option<PathBuf>]) -> Vec<Option<Firmware>> {
-        let mut read: Vec<(usize, PathBuf, Firmware)> = Vec::new();
+        let mut read: Vec<(usize, Firmware)> = Vec::new();
         if let Some(r) = self.reader.take() {
             {
                 let (q, cv) = &*r.shared;
@@ -169,11 +176,9 @@ impl Prefetch {
             read = std::mem::take(&mut lock(&r.shared.0).read);
         }
         let mut out: Vec<Option<Option<Firmware>>> = files.iter().map(|_| None).collect();
-        for (rank, path, fw) in read {
-            // a file read early is used if it is still the module's file
-            if let Some(slot) = out.get_mut(rank)
-                && files.get(rank).and_then(Option::as_ref) == Some(&path)
-            {
+        // a module read early inserts the file it was read from, the one in `files`
+        for (rank, fw) in read {
+            if let Some(slot) = out.get_mut(rank) {
                 *slot = Some(Some(fw));
             }
         }
@@ -269,8 +274,9 @@ impl Recorder {
         if let Some(p) = self.probes.get_mut(k) {
             p.push(kind);
         }
-        for (m, a) in &steps {
-            self.prefetch.step(m, a);
+        let at = self.steps.len();
+        for (i, (m, a)) in steps.iter().enumerate() {
+            self.prefetch.step(at + i, m, a);
         }
         self.steps.extend(steps.into_iter().map(|(m, a)| (k, m, a)));
     }
@@ -341,13 +347,12 @@ impl Recorder {
             self.steps.par_iter().map(step).collect()
         };
         // each module once, where it first appears
-        let mut index: HashSet<&[u8]> = HashSet::new();
-        let mut modules: Vec<(Module, &Action)> = Vec::new();
-        for (_, m, a) in &self.steps {
-            if index.insert(m.name()) {
-                modules.push((m.clone(), a));
-            }
-        }
+        let modules: Vec<(Module, &Action)> = self
+            .prefetch
+            .first
+            .iter()
+            .map(|&i| (self.steps[i].1.clone(), &self.steps[i].2))
+            .collect();
         // firmware: every module file's `.modinfo` (most read while the probes ran)
         let files: Vec<Option<PathBuf>> = modules
             .iter()
@@ -391,7 +396,7 @@ impl Recorder {
                 }
             }
             for w in &weakdeps {
-                if index.contains(w.name()) {
+                if self.prefetch.seen.contains(w.name()) {
                     continue;
                 }
                 if let Some(&i) = weak_index.get(w.name()) {
