@@ -1,7 +1,8 @@
 # kmod-rs: build and install.
 #
 #   make                  release build (cargo build --release)
-#   make static           statically linked release build (glibc, x86_64)
+#   make static           statically linked release build (glibc, x86_64), its
+#                         code laid out by bins/symbol-order.txt (see bins/build.rs)
 #   make install          install into $(DESTDIR)$(PREFIX)
 #   make uninstall        remove what `make install` installed
 #
@@ -35,7 +36,7 @@ all:
 	$(CARGO) build --release
 
 static:
-	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --target $(STATIC_TARGET)
+	KMOD_RS_SYMBOL_ORDER=1 RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --target $(STATIC_TARGET)
 
 target/release/kmod target/release/kmod-rs-completions:
 	$(CARGO) build --release --bin kmod --bin kmod-rs-completions

@@ -23,7 +23,8 @@ kmod34_direct() {
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
 # build_ours -> builds the release kmod as `make static` does (static-pie, glibc:
-# no dynamic loader at each start, ~0.3 ms of a one-module call) and sets OURS_BIN.
+# no dynamic loader at each start, ~0.3 ms of a one-module call; code laid out by
+# bins/symbol-order.txt) and sets OURS_BIN.
 # Needs ROOT and TARGET_DIR; the host's triple when it is x86_64 glibc, else a
 # plain release build. BENCH_OURS=<binary> uses that binary instead (no build).
 build_ours() {
@@ -38,7 +39,7 @@ build_ours() {
     triple=$(rustc -vV | sed -n 's/^host: //p')
     if [ "$triple" = x86_64-unknown-linux-gnu ]; then
         log "cargo build --release --target $triple (static)"
-        (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static" \
+        (cd "$ROOT" && KMOD_RS_SYMBOL_ORDER=1 RUSTFLAGS="-C target-feature=+crt-static" \
             cargo build --release --target "$triple" --bin kmod) >&2 || die "static release build failed"
         OURS_BIN=$TARGET_DIR/$triple/release/kmod
     else

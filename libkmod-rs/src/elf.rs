@@ -468,6 +468,25 @@ impl<'a> ModuleElf<'a> {
         (1..self.shnum).filter_map(|i| self.section_info(i).map(|(n, o, s)| (i, n, o, s)))
     }
 
+    /// [`ModuleElf::crc_section_ranges`] of the image `img` (none if it does not
+    /// parse).
+    pub(crate) fn crc_ranges_of(img: SparseImage<'_>) -> Vec<(u64, u64)> {
+        ModuleElf::parse_sparse(img).map_or_else(|_| Vec::new(), |e| e.crc_section_ranges())
+    }
+
+    /// The (offset, size) of the first usable section called `name` (those the
+    /// parse looks for are known without a search).
+    #[must_use]
+    pub(crate) fn section_range(&self, name: &[u8]) -> Option<(u64, u64)> {
+        if let Some(k) = SECTION_NAMES.iter().position(|&n| n == name) {
+            let (off, size) = self.sections[k];
+            return (off != 0).then_some((off, size));
+        }
+        self.sections_iter()
+            .find(|&(_, n, _, _)| n == name)
+            .map(|(_, _, off, size)| (off, size))
+    }
+
     /// The (offset, size) of the sections that hold the CRCs of `__crc_*` symbols
     /// (those not absolute), which [`ModuleElf::exported_symbols`] reads.
     #[must_use]

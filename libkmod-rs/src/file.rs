@@ -247,6 +247,11 @@ type RawGrant<'g> = dyn FnMut(usize) -> bool + 'g;
 pub(crate) fn map_file(path: &Path) -> Result<Image, Error> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    map_open_file(path, &file, len)
+}
+
+/// [`map_file`] of the file `path` opened as `file`, `len` bytes long (`fstat`).
+pub(crate) fn map_open_file(path: &Path, file: &File, len: u64) -> Result<Image, Error> {
     if len == 0 {
         return Ok(Image::Owned(Vec::new()));
     }
@@ -256,7 +261,7 @@ pub(crate) fn map_file(path: &Path) -> Result<Image, Error> {
     #[allow(unsafe_code)]
     let mapped = usize::try_from(len)
         .ok()
-        .and_then(|n| unsafe { memmap2::MmapOptions::new().len(n).map(&file) }.ok());
+        .and_then(|n| unsafe { memmap2::MmapOptions::new().len(n).map(file) }.ok());
     if let Some(m) = mapped {
         Ok(Image::Mapped(m))
     } else {
@@ -264,8 +269,7 @@ pub(crate) fn map_file(path: &Path) -> Result<Image, Error> {
         let mut v = Vec::new();
         v.try_reserve_exact(usize::try_from(len).unwrap_or(usize::MAX))
             .map_err(|_| Error::io(path, std::io::Error::from_raw_os_error(errno::ENOMEM)))?;
-        (&file)
-            .take(len)
+        file.take(len)
             .read_to_end(&mut v)
             .map_err(|e| Error::io(path, e))?;
         Ok(Image::Owned(v))
@@ -437,10 +441,10 @@ impl ReadBuffers {
                 .map_err(|e| Error::io(&file.path, e));
             let out = f(image);
             sp.budgeted = false;
-            if sp.budget.large || sp.buf.len() > KEEP_MAX {
+            if sp.budget.large || sp.buf.capacity() > KEEP_MAX {
                 sp.buf = Vec::new();
             }
-            sp.budget.settle(sp.buf.len());
+            sp.budget.settle(sp.buf.capacity());
             return out;
         }
         let ReadBuffers {
@@ -474,7 +478,7 @@ impl ReadBuffers {
 }
 
 /// A further set of (offset, size) ranges to read, found from what was read so far.
-pub(crate) type ExtraRanges<'f> = dyn Fn(&crate::elf::ModuleElf<'_>) -> Vec<(u64, u64)> + 'f;
+pub(crate) type ExtraRanges<'f> = dyn Fn(SparseImage<'_>) -> Vec<(u64, u64)> + 'f;
 
 /// The parts of a file read so far, packed in a buffer that is reused from file to
 /// file (it only grows: its pages are touched once, not once per file).
@@ -515,11 +519,11 @@ impl Sparse {
             .used
             .checked_add(n)
             .filter(|&t| t as u64 <= SPARSE_MAX)?;
-        if self.buf.len() < need {
+        if self.buf.capacity() < need {
             // a file's usual parts fit the first allocation: growing a buffer in
             // steps would touch (and copy into) fresh pages at each one
             let want = need
-                .max(self.buf.len() * 2)
+                .max(self.buf.capacity() * 2)
                 .max(FIRST_BUF)
                 .min(SPARSE_MAX as usize)
                 .max(need);
@@ -527,7 +531,11 @@ impl Sparse {
                 self.budget.grow(want);
             }
             self.buf.try_reserve_exact(want - self.buf.len()).ok()?;
-            self.buf.resize(want, 0);
+        }
+        if self.buf.len() < need {
+            // only the bytes about to be read are initialised: the pages of the
+            // capacity no file has needed yet are never touched
+            self.buf.resize(need, 0);
         }
         self.segs.push(Segment {
             off,
@@ -650,18 +658,15 @@ pub(crate) fn read_sparse<'b>(
     };
     sp.read_missing(file, &[names])?;
     let wanted: Vec<(u64, u64)> = match crate::elf::ModuleElf::parse_sparse(sp.image()) {
-        Ok(elf) => elf
-            .sections_iter()
-            .filter(|(_, n, _, _)| sections.contains(n))
-            .map(|(_, _, o, s)| (o, s))
+        Ok(elf) => sections
+            .iter()
+            .filter_map(|n| elf.section_range(n))
             .collect(),
         Err(_) => return Ok(sp.image()),
     };
     sp.read_missing(file, &wanted)?;
-    if let Some(extra) = extra
-        && let Ok(elf) = crate::elf::ModuleElf::parse_sparse(sp.image())
-    {
-        let more = extra(&elf);
+    if let Some(extra) = extra {
+        let more = extra(sp.image());
         sp.read_missing(file, &more)?;
     }
     Ok(sp.image())
@@ -721,7 +726,7 @@ mod tests {
                 std::fs::write(&path, &bytes).unwrap();
                 let whole = ModuleElf::parse(&bytes).unwrap();
                 let file = ModuleFile::open(&path).unwrap();
-                let crcs: &ExtraRanges<'_> = &|e| e.crc_section_ranges();
+                let crcs: &ExtraRanges<'_> = &ModuleElf::crc_ranges_of;
                 bufs.read_with(&file, &NEEDED, true, Some(crcs), |img| {
                     let img = img.unwrap();
                     if padding == 40_000 {
@@ -853,7 +858,7 @@ mod tests {
                 let Ok(file) = ModuleFile::open(&path) else {
                     continue;
                 };
-                let crcs: &ExtraRanges<'_> = &|e| e.crc_section_ranges();
+                let crcs: &ExtraRanges<'_> = &ModuleElf::crc_ranges_of;
                 compared += usize::from(bufs.read_with(&file, &NEEDED, true, Some(crcs), |img| {
                     let (Ok(img), Ok(whole)) = (img, ModuleElf::parse(&bytes)) else {
                         return false;

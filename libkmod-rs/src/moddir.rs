@@ -102,11 +102,23 @@ pub struct ModuleDir {
     inner: Arc<Inner>,
 }
 
+/// An index file whose header was read (see [`Inner::checked`]).
+type CheckedIndex = (std::fs::File, u64, Option<u32>);
+/// A mapped index and its root offset if known (see [`Inner::indexes`]).
+type MappedIndex = (Image, Option<u32>);
+
 struct Inner {
     root: Root,
     dir: PathBuf,
     config: Config,
-    indexes: [OnceLock<Option<Image>>; 5],
+    /// Each index's image and, when its header was checked before it was mapped,
+    /// the root node's offset (a valid header), so that lookups need not read it
+    /// again (and fault in the file's first page).
+    indexes: [OnceLock<Option<MappedIndex>>; 5],
+    /// Index files opened by [`ModuleDir::load_resources`] to check their header,
+    /// mapped (from the same open file) at their first lookup: (file, size, root
+    /// offset if the header is valid).
+    checked: Mutex<[Option<CheckedIndex>; 5]>,
     pool: Mutex<HashMap<Vec<u8>, Weak<Node>>>,
 }
 
@@ -189,6 +201,7 @@ impl ModuleDir {
                 dir,
                 config,
                 indexes: Default::default(),
+                checked: Mutex::default(),
                 pool: Mutex::new(HashMap::new()),
             }),
         }
@@ -217,13 +230,9 @@ impl ModuleDir {
     /// stops the loading.
     pub fn load_resources(&self, sink: &mut dyn Sink) {
         for kind in IndexKind::ALL {
-            // mapped once: the lookups that follow use these images
-            let head = self
-                .inner
-                .index(kind)
-                .and_then(|i| i.get(..crate::index::HEADER_SIZE));
+            let head = self.inner.index_header(kind);
             let ok = match head {
-                Some(head) => match Index::open(head) {
+                Some(head) => match Index::open(&head) {
                     Ok(_) => true,
                     Err(e) => {
                         diag::err(sink, "index_mm_open", format!("{e}\n"));
@@ -241,10 +250,7 @@ impl ModuleDir {
     /// Write `kmod_dump_index`'s text of one index: a `key value` line per value
     /// (`alias` first for the alias and symbol indexes, as `modprobe -c` prints).
     pub fn dump_index(&self, kind: IndexKind, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-        let Some(image) = self.inner.index(kind) else {
-            return Ok(());
-        };
-        let Ok(idx) = Index::new(image) else {
+        let Some(idx) = self.inner.index(kind) else {
             return Ok(());
         };
         let mut out = out;
@@ -301,22 +307,75 @@ impl ModuleDir {
 }
 
 impl Inner {
-    fn index(&self, kind: IndexKind) -> Option<&[u8]> {
-        let i = IndexKind::ALL.iter().position(|&k| k == kind).unwrap_or(0);
-        self.indexes[i]
-            .get_or_init(|| crate::file::map_file(&self.dir.join(kind.file_name())).ok())
-            .as_deref()
+    /// The reader of an index (mapped at its first use), None if the file
+    /// cannot be read or its header is wrong.
+    fn index(&self, kind: IndexKind) -> Option<Index<'_>> {
+        let i = Self::index_slot(kind);
+        let (image, root) = self.indexes[i]
+            .get_or_init(|| {
+                let path = self.dir.join(kind.file_name());
+                match lock(&self.checked)[i].take() {
+                    Some((file, len, root)) => crate::file::map_open_file(&path, &file, len)
+                        .ok()
+                        .map(|image| (image, root)),
+                    None => crate::file::map_file(&path).ok().map(|image| (image, None)),
+                }
+            })
+            .as_ref()?;
+        match root {
+            Some(root) => Some(Index::with_root(image, *root)),
+            None => Index::open(image).ok(),
+        }
+    }
+
+    fn index_slot(kind: IndexKind) -> usize {
+        IndexKind::ALL.iter().position(|&k| k == kind).unwrap_or(0)
+    }
+
+    /// The header of an index file (its first [`crate::index::HEADER_SIZE`]
+    /// bytes), None when the file cannot be opened or its size (`fstat`, as
+    /// kmod's `index_mm_open`) is smaller. An index not mapped yet is read with
+    /// one `pread` and kept open for its first lookup: an index no lookup needs
+    /// (`modules.symbols.bin` for a module name) is never mapped.
+    fn index_header(&self, kind: IndexKind) -> Option<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let n = crate::index::HEADER_SIZE;
+        let i = Self::index_slot(kind);
+        if let Some(mapped) = self.indexes[i].get() {
+            return mapped.as_ref()?.0.get(..n).map(<[u8]>::to_vec);
+        }
+        let file = std::fs::File::open(self.dir.join(kind.file_name())).ok()?;
+        let len = file.metadata().ok()?.len();
+        if len < n as u64 {
+            return None;
+        }
+        let mut head = vec![0; n];
+        let mut got = 0;
+        while got < n {
+            match file.read_at(&mut head[got..], got as u64) {
+                Ok(0) => break,
+                Ok(k) => got += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        }
+        if got < n {
+            return None;
+        }
+        let root = Index::open(&head).ok().map(|idx| idx.root());
+        lock(&self.checked)[i] = Some((file, len, root));
+        Some(head)
     }
 
     /// Exact lookup of `key`: the first value.
     fn index_lookup(&self, kind: IndexKind, key: &[u8]) -> Option<Vec<u8>> {
-        let idx = Index::new(self.index(kind)?).ok()?;
+        let idx = self.index(kind)?;
         idx.lookup(key).map(<[u8]>::to_vec)
     }
 
     /// Wildcard search of `key` in an alias-type index: module names by priority.
     fn index_search(&self, kind: IndexKind, key: &[u8]) -> Vec<Vec<u8>> {
-        let Some(idx) = self.index(kind).and_then(|b| Index::new(b).ok()) else {
+        let Some(idx) = self.index(kind) else {
             return Vec::new();
         };
         idx.search(key)

@@ -121,8 +121,7 @@ impl ModuleInfo {
         let file = ModuleFile::open(path)?;
         BUFFERS.with(|bufs| {
             let mut bufs = bufs.borrow_mut();
-            let signature: &ExtraRanges<'_> = &|elf| {
-                let img = elf.image();
+            let signature: &ExtraRanges<'_> = &|img| {
                 let d = img.suffix();
                 signature::range(img.file_len(), &d[d.len().saturating_sub(64)..])
                     .into_iter()

@@ -1242,7 +1242,7 @@ fn parse_file(
         Ok(f) => f,
         Err(e) => return load_failed(path, None, &e),
     };
-    let crc_sections: &ExtraRanges<'_> = &|elf| elf.crc_section_ranges();
+    let crc_sections: &ExtraRanges<'_> = &crate::elf::ModuleElf::crc_ranges_of;
     bufs.read_with(
         &file,
         &NEEDED,

@@ -350,6 +350,17 @@ impl<'a> Index<'a> {
         })
     }
 
+    /// The reader of `data` whose header was checked already (by [`Index::open`]
+    /// of the same bytes): `root` is the offset that header gives.
+    pub(crate) fn with_root(data: &'a [u8], root: u32) -> Index<'a> {
+        Index { data, root }
+    }
+
+    /// The root node's offset, from the header.
+    pub(crate) fn root(&self) -> u32 {
+        self.root
+    }
+
     /// The node whose key is exactly `key`.
     fn find(&self, key: &[u8]) -> Option<Node<'a>> {
         let key = until_nul(key);
