@@ -13,7 +13,10 @@
 #               (goal: <= 0.01 x loop)
 #   one         one module (btrfs), one call, process start included, averaged over
 #               $BENCH_ONE calls: kmod's text, ours --json (goal: <= 0.5 x kmod),
-#               from a bash loop and from posix_spawn (python3: no shell fork)
+#               from a bash loop (best of $BENCH_REPEAT averages, and the median
+#               call with the tools taking turns; the loop's fork of the script's
+#               shell is billed to both) and from posix_spawn (python3: no shell
+#               fork; the median call, the tools taking turns)
 #   batch       text `modprobe -a --show-depends` with $BENCH_BATCH operands per call
 #               over the whole tree, as initramfs-tools passes them: kmod's and ours
 #               (goal: no slower than kmod)
@@ -103,23 +106,54 @@ one_ours_text() { local i; for ((i = 0; i < ONE; i++)); do "${OURS[@]}" "${BASE[
 batch_kmod() { xargs -n "$BATCH" "${KMOD34[@]}" "${BASE[@]}" -a --show-depends < "$WORK/names"; }
 batch_ours() { xargs -n "$BATCH" "${OURS[@]}" "${BASE[@]}" -a --show-depends < "$WORK/names"; }
 
-# spawned CMD... -> the wall seconds of one call of CMD, averaged over $ONE calls
-# started with posix_spawn by one small process (no shell fork billed to either
-# tool), best of $REPEAT
+# interleaved -> the median wall seconds of one call from this script's bash loop,
+# kmod's text, ours --json and ours text taking turns call by call ($ONE x
+# $REPEAT calls each): one line each
+interleaved() {
+    local i t0 t1 t2 t3 list
+    local -a k=() o=() t=()
+    for ((i = 0; i < ONE * REPEAT; i++)); do
+        t0=$EPOCHREALTIME
+        "${KMOD34[@]}" "${BASE[@]}" --show-depends btrfs > /dev/null 2>&1
+        t1=$EPOCHREALTIME
+        "${OURS[@]}" "${BASE[@]}" --show-depends --json btrfs > /dev/null 2>&1
+        t2=$EPOCHREALTIME
+        "${OURS[@]}" "${BASE[@]}" --show-depends btrfs > /dev/null 2>&1
+        t3=$EPOCHREALTIME
+        k+=("$t0 $t1") o+=("$t1 $t2") t+=("$t2 $t3")
+    done
+    for list in "${k[*]}" "${o[*]}" "${t[*]}"; do
+        # shellcheck disable=SC2086 # pairs of numbers, split on purpose
+        printf '%s %s\n' $list | awk '{ print $2 - $1 }' | sort -g |
+            awk '{ v[NR] = $1 } END { printf "%.6f\n", v[int((NR + 1) / 2)] }'
+    done
+}
+
+# spawned CMD1 -- CMD2 -- ... -> the wall seconds of one call of each CMD (one
+# line each): the median of $ONE x $REPEAT calls started with posix_spawn by one
+# small process (no shell fork billed to either tool), the commands taking turns
+# call by call, so that all of them meet the same moments of a machine whose speed
+# drifts (a virtual machine's neighbours, its memory reclaim)
 spawned() {
-    python3 - "$ONE" "$REPEAT" "$@" <<'PY'
+    python3 - "$((ONE * REPEAT))" "$@" <<'PY'
 import os, sys, time
-n, repeat, argv = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
+n, cmds = int(sys.argv[1]), [[]]
+for a in sys.argv[2:]:
+    if a == "--":
+        cmds.append([])
+    else:
+        cmds[-1].append(a)
 null = os.open(os.devnull, os.O_WRONLY)
 fa = [(os.POSIX_SPAWN_DUP2, null, 1), (os.POSIX_SPAWN_DUP2, null, 2)]
-best = None
-for _ in range(repeat):
-    t = time.perf_counter()
-    for _ in range(n):
+times = [[] for _ in cmds]
+for _ in range(n):
+    for argv, t in zip(cmds, times):
+        start = time.perf_counter()
         os.waitpid(os.posix_spawn(argv[0], argv, os.environ, file_actions=fa), 0)
-    d = (time.perf_counter() - t) / n
-    best = d if best is None else min(best, d)
-print(f"{best:.6f}")
+        t.append(time.perf_counter() - start)
+for t in times:
+    t.sort()
+    print(f"{t[len(t) // 2]:.6f}")
 PY
 }
 
@@ -129,9 +163,11 @@ read -r t_closure c_closure <<< "$(best closure_ours)"
 read -r t_one_k c_one_k <<< "$(best one_kmod)"
 read -r t_one_o c_one_o <<< "$(best one_ours)"
 read -r t_one_t c_one_t <<< "$(best one_ours_text)"
-s_one_k=$(spawned "${KMOD34[@]}" "${BASE[@]}" --show-depends btrfs)
-s_one_o=$(spawned "${OURS[@]}" "${BASE[@]}" --show-depends --json btrfs)
-s_one_t=$(spawned "${OURS[@]}" "${BASE[@]}" --show-depends btrfs)
+{ read -r i_one_k; read -r i_one_o; read -r i_one_t; } < <(interleaved)
+{ read -r s_one_k; read -r s_one_o; read -r s_one_t; } < <(spawned \
+    "${KMOD34[@]}" "${BASE[@]}" --show-depends btrfs -- \
+    "${OURS[@]}" "${BASE[@]}" --show-depends --json btrfs -- \
+    "${OURS[@]}" "${BASE[@]}" --show-depends btrfs)
 read -r t_batch_k c_batch_k <<< "$(best batch_kmod)"
 read -r t_batch_o c_batch_o <<< "$(best batch_ours)"
 per() { awk -v t="$1" -v n="$ONE" 'BEGIN { printf "%.2fms", 1000 * t / n }'; }
@@ -169,6 +205,10 @@ row "closure of every module: loop / one call" secs "$t_loop" "$t_closure" "$c_l
 row "one module, one call (--json)" per "$t_one_k" "$t_one_o" "$c_one_k" "$c_one_o" "<= 0.5"
 row "one module, one call (text)" per "$t_one_k" "$t_one_t" "$c_one_k" "$c_one_t" ""
 row "text -a --show-depends, $BATCH per call" perb "$t_batch_k" "$t_batch_o" "$c_batch_k" "$c_batch_o" "<= 1"
+printf '%-42s %10s %10s %6s\n' "one module, bash loop, median (--json)" "$(ms "$i_one_k")" "$(ms "$i_one_o")" \
+    "$(ratio "$i_one_o" "$i_one_k")"
+printf '%-42s %10s %10s %6s\n' "one module, bash loop, median (text)" "$(ms "$i_one_k")" "$(ms "$i_one_t")" \
+    "$(ratio "$i_one_t" "$i_one_k")"
 printf '%-42s %10s %10s %6s\n' "one module, posix_spawn (--json)" "$(ms "$s_one_k")" "$(ms "$s_one_o")" \
     "$(ratio "$s_one_o" "$s_one_k")"
 printf '%-42s %10s %10s %6s\n' "one module, posix_spawn (text)" "$(ms "$s_one_k")" "$(ms "$s_one_t")" \

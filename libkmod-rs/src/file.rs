@@ -294,8 +294,13 @@ pub(crate) fn make_absolute(path: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Files up to this size are read whole (one system call instead of several).
+/// Files up to this size are read whole (one system call instead of several) when
+/// a reader wants several sections (spread over the file: depmod's five).
 const WHOLE_READ: usize = 24 * 1024;
+/// The same for a reader of one section (`.modinfo`): its parts are two reads (the
+/// section table with the end of the file, the section), so only a file this small
+/// is read whole; copying the rest of a larger one costs more than a read.
+const WHOLE_READ_ONE: usize = 8 * 1024;
 /// Wanted ranges closer than this are read with one system call (copying a gap
 /// costs about as much as a further system call at this size).
 const MERGE_GAP: u64 = 4 * 1024;
@@ -589,10 +594,11 @@ impl Sparse {
 /// section headers and names, the named `sections`, then the ranges `extra` names
 /// (if any) once those are read; with `to_end`, also the last 4 KiB of the file
 /// (where a signature ends; `extra` can name the rest of it). Returns the image of
-/// the parts read (see [`SparseImage`]): a file up to 24 KiB is read whole. Few
-/// system calls: ranges less than 4 KiB apart are read as one, the section headers
-/// with 1 KiB before them and, when the file ends less than 8 KiB after them,
-/// everything up to its end in one go. The parts read take at most 1 GiB.
+/// the parts read (see [`SparseImage`]): a file up to 24 KiB (8 KiB when one
+/// section is wanted) is read whole. Few system calls: ranges less than 4 KiB
+/// apart are read as one, the section headers with 1 KiB before them and, when the
+/// file ends less than 8 KiB after them, everything up to its end in one go. The
+/// parts read take at most 1 GiB.
 pub(crate) fn read_sparse<'b>(
     mf: &ModuleFile,
     sp: &'b mut Sparse,
@@ -608,7 +614,12 @@ pub(crate) fn read_sparse<'b>(
         return Err(std::io::Error::from_raw_os_error(errno::EINVAL));
     }
     sp.start(len);
-    if len <= WHOLE_READ as u64 {
+    let whole = if sections.len() <= 1 {
+        WHOLE_READ_ONE
+    } else {
+        WHOLE_READ
+    };
+    if len <= whole as u64 {
         sp.read(file, 0, len)?;
         // the one segment is the whole file
         sp.segs.clear();
