@@ -42,6 +42,7 @@ build_ours() {
         (cd "$ROOT" && KMOD_RS_SYMBOL_ORDER=1 RUSTFLAGS="-C target-feature=+crt-static" \
             cargo build --release --target "$triple" --bin kmod) >&2 || die "static release build failed"
         OURS_BIN=$TARGET_DIR/$triple/release/kmod
+        order_report
     else
         log "cargo build --release"
         (cd "$ROOT" && cargo build --release --bin kmod) >&2 || die "cargo build --release failed"
@@ -49,6 +50,18 @@ build_ours() {
     fi
     [ -x "$OURS_BIN" ] || die "no $OURS_BIN"
     installed_copy
+}
+
+# order_report -> logs how many functions of bins/symbol-order.txt the binary no
+# longer has (renamed or gone since the list was made: the code they stand for is no
+# longer gathered; regenerate the list with scripts/symbol-order.sh)
+order_report() {
+    local list=$ROOT/bins/symbol-order.txt total missing
+    command -v nm > /dev/null && [ -f "$list" ] || return 0
+    total=$(wc -l < "$list")
+    missing=$(nm --defined-only "$OURS_BIN" | awk '{ print $NF }' | sort -u |
+        comm -13 - <(sort -u "$list") | wc -l)
+    log "symbol order: $missing of $total listed functions missing from the binary"
 }
 
 # installed_copy -> OURS_BIN becomes a fresh copy of itself, written as `make install`
