@@ -12,9 +12,11 @@
 #
 # Runs the static release build (no ordering) under valgrind's callgrind for a set of
 # short calls on the bookworm tree of scripts/fetch-reference.sh and lists every
-# function that ran, by symbol name, in address order. valgrind's CPU has no
-# AVX-512, so glibc's string functions pick other variants under it: every variant
-# of a string function that ran is listed. Needs valgrind and python3.
+# function that ran, by symbol name, in address order (with the trixie tree's
+# .ko.xz, and zstd and gzip copies of a module, for the decompressors' code).
+# valgrind's CPU has no AVX-512, so glibc's string functions pick other variants
+# under it: every variant of a string function that ran is listed. Needs valgrind
+# and python3.
 #
 # Environment: KMOD_RS_CACHE, CARGO_TARGET_DIR.
 set -euo pipefail
@@ -67,6 +69,20 @@ run "$WORK/bin/lsmod" --json
 run "$WORK/bin/insmod" /nonexistent.ko
 run "$WORK/bin/rmmod" nosuchmodule
 run "$WORK/kmod" --version
+# the decompressors, on the trixie tree's .ko.xz (and a .ko.zst and .ko.gz made from
+# a plain module), when it is there
+TX=$CACHE/trees/trixie-amd64
+if [ -f "$TX/KVER" ]; then
+    TKVER=$(cat "$TX/KVER")
+    cp -al "$TX" "$WORK/troot"
+    "$WORK/bin/depmod" -b "$WORK/troot" "$TKVER"
+    run "$WORK/bin/modinfo" -b "$WORK/troot" -k "$TKVER" btrfs
+    run "$WORK/bin/modprobe" -d "$WORK/troot" -S "$TKVER" -C "$WORK/empty.d" --show-depends --json btrfs
+fi
+if command -v zstd > /dev/null && command -v gzip > /dev/null; then
+    zstd -q -c "$M" > "$WORK/m.ko.zst" && run "$WORK/bin/modinfo" "$WORK/m.ko.zst"
+    gzip -c "$M" > "$WORK/m.ko.gz" && run "$WORK/bin/modinfo" "$WORK/m.ko.gz"
+fi
 
 nm -n --defined-only "$WORK/kmod" > "$WORK/nm"
 python3 - "$WORK" "$OUT" <<'EOF'
