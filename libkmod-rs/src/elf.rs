@@ -1067,6 +1067,46 @@ mod tests {
     }
 
     #[test]
+    fn known_sections_found_in_any_order_of_queries() {
+        // the table is scanned lazily, as far as each query needs: whatever the
+        // order of the queries, each name gives its first usable section, as a
+        // full scan does
+        for ko in all_kinds() {
+            let data = ko.build();
+            let reference = |elf: &ModuleElf<'_>, name: &[u8]| {
+                elf.sections_iter()
+                    .find(|&(_, n, _, _)| n == name)
+                    .map(|(_, _, off, size)| (off, size))
+                    .filter(|&(off, _)| off != 0)
+            };
+            let mut order: Vec<&[u8]> = SECTION_NAMES.to_vec();
+            order.push(b".gnu.linkonce.this_module");
+            for round in 0..2 {
+                let elf = ModuleElf::parse(&data).unwrap();
+                let queries: Vec<&[u8]> = if round == 0 {
+                    order.clone()
+                } else {
+                    order.iter().rev().copied().collect()
+                };
+                for name in queries {
+                    assert_eq!(
+                        elf.section_range(name),
+                        reference(&elf, name),
+                        "{:?} {}",
+                        ko.arch,
+                        String::from_utf8_lossy(name)
+                    );
+                }
+            }
+            // a later query after the whole table was scanned, and the readers
+            // built on the same table
+            let elf = ModuleElf::parse(&data).unwrap();
+            assert!(elf.section_range(b"__versions").is_some());
+            assert_eq!(elf.modinfo_strings().unwrap().len(), ko.modinfo.len());
+        }
+    }
+
+    #[test]
     fn ksymtab_strings_fallback() {
         let mut ko = Ko::sample(object::Architecture::X86_64, object::Endianness::Little);
         ko.exports.clear();
