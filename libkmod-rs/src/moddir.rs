@@ -4,7 +4,7 @@ use crate::config::{Config, ConfigSource};
 use crate::diag::{self, Sink};
 use crate::error::{Error, errno, strerror};
 use crate::file::Image;
-use crate::index::Index;
+use crate::index::{Index, IndexError};
 use crate::modinfo::ModuleInfo;
 use crate::state::{self, InitState};
 use crate::{Root, name};
@@ -230,15 +230,12 @@ impl ModuleDir {
     /// stops the loading.
     pub fn load_resources(&self, sink: &mut dyn Sink) {
         for kind in IndexKind::ALL {
-            let head = self.inner.index_header(kind);
-            let ok = match head {
-                Some(head) => match Index::open(&head) {
-                    Ok(_) => true,
-                    Err(e) => {
-                        diag::err(sink, "index_mm_open", format!("{e}\n"));
-                        false
-                    }
-                },
+            let ok = match self.inner.index_header(kind) {
+                Some(Ok(_)) => true,
+                Some(Err(e)) => {
+                    diag::err(sink, "index_mm_open", format!("{e}\n"));
+                    false
+                }
                 None => false,
             };
             if !ok && kind != IndexKind::BuiltinAlias {
@@ -332,39 +329,30 @@ impl Inner {
         IndexKind::ALL.iter().position(|&k| k == kind).unwrap_or(0)
     }
 
-    /// The header of an index file (its first [`crate::index::HEADER_SIZE`]
-    /// bytes), None when the file cannot be opened or its size (`fstat`, as
-    /// kmod's `index_mm_open`) is smaller. An index not mapped yet is read with
-    /// one `pread` and kept open for its first lookup: an index no lookup needs
+    /// The check of an index file's header (its first
+    /// [`crate::index::HEADER_SIZE`] bytes): the root offset or what is wrong;
+    /// None when the file cannot be opened or its size (`fstat`, as kmod's
+    /// `index_mm_open`) is smaller. An index not mapped yet is read with one
+    /// `pread` and kept open for its first lookup: an index no lookup needs
     /// (`modules.symbols.bin` for a module name) is never mapped.
-    fn index_header(&self, kind: IndexKind) -> Option<Vec<u8>> {
+    fn index_header(&self, kind: IndexKind) -> Option<Result<u32, IndexError>> {
         use std::os::unix::fs::FileExt;
         let n = crate::index::HEADER_SIZE;
         let i = Self::index_slot(kind);
         if let Some(mapped) = self.indexes[i].get() {
-            return mapped.as_ref()?.0.get(..n).map(<[u8]>::to_vec);
+            let head = mapped.as_ref()?.0.get(..n)?;
+            return Some(Index::open(head).map(|idx| idx.root()));
         }
         let file = std::fs::File::open(self.dir.join(kind.file_name())).ok()?;
         let len = file.metadata().ok()?.len();
         if len < n as u64 {
             return None;
         }
-        let mut head = vec![0; n];
-        let mut got = 0;
-        while got < n {
-            match file.read_at(&mut head[got..], got as u64) {
-                Ok(0) => break,
-                Ok(k) => got += k,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => return None,
-            }
-        }
-        if got < n {
-            return None;
-        }
-        let root = Index::open(&head).ok().map(|idx| idx.root());
-        lock(&self.checked)[i] = Some((file, len, root));
-        Some(head)
+        let mut head = [0; crate::index::HEADER_SIZE];
+        file.read_exact_at(&mut head, 0).ok()?;
+        let checked = Index::open(&head).map(|idx| idx.root());
+        lock(&self.checked)[i] = Some((file, len, checked.as_ref().ok().copied()));
+        Some(checked)
     }
 
     /// Exact lookup of `key`: the first value.

@@ -49,7 +49,7 @@ vm_build_kmod() {
     else
         local triple=x86_64-unknown-linux-gnu
         vm_log "building the static kmod (target/static)"
-        (cd "$VM_REPO" && RUSTFLAGS="-C target-feature=+crt-static" CARGO_TARGET_DIR="$VM_REPO/target/static" \
+        (cd "$VM_REPO" && KMOD_RS_SYMBOL_ORDER=1 RUSTFLAGS="-C target-feature=+crt-static" CARGO_TARGET_DIR="$VM_REPO/target/static" \
             cargo build --release --quiet --target "$triple" --bin kmod) >&2 || vm_die "static build failed"
         VM_KMOD=$VM_REPO/target/static/$triple/release/kmod
     fi
