@@ -67,6 +67,17 @@ fn firmware_of(path: &Path) -> Firmware {
 /// reads them while the probes run, and the calling thread helps it at the end.
 const PREFETCH_MIN: usize = 32;
 
+/// `f` of each of `items`, in order: on this thread below [`PREFETCH_MIN`] items
+/// (starting threads would cost more than it saves), on all cores from it on.
+fn map_all<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync + Send) -> Vec<R> {
+    if items.len() < PREFETCH_MIN {
+        items.iter().map(f).collect()
+    } else {
+        use rayon::prelude::*;
+        items.par_iter().map(f).collect()
+    }
+}
+
 /// The modules of the closure, each once where it first appears in a probe's
 /// actions (the order [`Recorder::finish`] lists them in), and the `.modinfo` reads
 /// of those the probes insert, started as soon as each appears, so that reading the
@@ -184,12 +195,7 @@ impl Prefetch {
         }
         let left: Vec<usize> = (0..files.len()).filter(|&i| out[i].is_none()).collect();
         let read_one = |&i: &usize| files[i].as_deref().map(firmware_of);
-        let now: Vec<Option<Firmware>> = if left.len() < PREFETCH_MIN {
-            left.iter().map(read_one).collect()
-        } else {
-            use rayon::prelude::*;
-            left.par_iter().map(read_one).collect()
-        };
+        let now: Vec<Option<Firmware>> = map_all(&left, read_one);
         for (i, fw) in left.into_iter().zip(now) {
             out[i] = Some(fw);
         }
@@ -340,12 +346,7 @@ impl Recorder {
                 command,
             }
         };
-        self.doc.steps = if self.steps.len() < PREFETCH_MIN {
-            self.steps.iter().map(step).collect()
-        } else {
-            use rayon::prelude::*;
-            self.steps.par_iter().map(step).collect()
-        };
+        self.doc.steps = map_all(&self.steps, step);
         // each module once, where it first appears
         let modules: Vec<(Module, &Action)> = self
             .prefetch
@@ -364,12 +365,7 @@ impl Recorder {
         let infos = self.prefetch.finish(&files);
         // what the configuration and indexes say of each module, on all cores when
         // there are many
-        let facts: Vec<Facts> = if modules.len() < PREFETCH_MIN {
-            modules.iter().map(|(m, _)| Facts::of(m)).collect()
-        } else {
-            use rayon::prelude::*;
-            modules.par_iter().map(|(m, _)| Facts::of(m)).collect()
-        };
+        let facts: Vec<Facts> = map_all(&modules, |(m, _)| Facts::of(m));
         let mut firmware_seen: HashSet<Vec<u8>> = HashSet::new();
         let mut weak: Vec<json::WeakModule> = Vec::new();
         let mut weak_index: HashMap<Vec<u8>, usize> = HashMap::new();
